@@ -1,0 +1,50 @@
+"""Application factory: `create_app()` builds everything, so two apps can live in one process (tests)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+from flask_appbuilder import AppBuilder
+from flask_wtf.csrf import CSRFProtect
+
+from app import roles
+from config import BaseConfig, load_config
+
+log = logging.getLogger(__name__)
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(config: BaseConfig | None = None, **overrides) -> Flask:
+    config = config if config is not None else load_config()
+    app = Flask(__name__, instance_path=str(config.INSTANCE_DIR), instance_relative_config=False)
+    app.config.from_object(config)
+    app.config.update(overrides)
+    # Who may reach what is code (app/roles.py), not deployment configuration.
+    app.config["FAB_ROLES"] = roles.FAB_ROLES
+    app.config["INSTANCE_DIR"].mkdir(parents=True, exist_ok=True)
+
+    from app.extensions import db, limiter, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    limiter.init_app(app)
+    CSRFProtect(app)
+
+    from app import formatting, http
+
+    formatting.init_app(app)
+    http.init_app(app)
+
+    with app.app_context():
+        appbuilder = AppBuilder(update_perms=False)
+        appbuilder.init_app(app, db.session)
+        from app.views import register_views
+
+        register_views(appbuilder)
+
+    from app import cli
+
+    cli.init_app(app)
+    return app

@@ -1,0 +1,44 @@
+"""Command-line interface: `flask --app run <command>`."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+from app.extensions import db
+
+
+@click.command("init-security")
+@with_appcontext
+def init_security_command():
+    """Create the roles and the permission rows of every view (run after `flask db upgrade`)."""
+    appbuilder = current_app.appbuilder
+    appbuilder.sm.create_portal_roles()
+    appbuilder.add_permissions(update_perms=True)
+    db.session.commit()
+    click.echo("Roles and permissions are up to date.")
+
+
+@click.command("seed-demo")
+@click.option("--households", default=200, show_default=True, type=click.IntRange(2, 200_000),
+              help="How many households the demo landlord has (2 to 200000).")
+@with_appcontext
+def seed_demo_command(households: int):
+    """Create the demo landlord (idempotent: existing households are kept, missing ones added)."""
+    from app.services.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, SeedError, seed_demo
+
+    try:
+        report = seed_demo(households, echo=click.echo)
+    except SeedError as exc:
+        raise click.BadParameter(str(exc), param_hint="--households") from exc
+    click.echo(f"Demo landlord ready: {report['households_total']} households "
+               f"({report['households_created']} created in {report['seconds']} s).")
+    click.echo(f"Demo accounts (password {DEMO_PASSWORD}):")
+    for account in DEMO_ACCOUNTS:
+        click.echo(f"  {account.email:28} {account.role}")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(init_security_command)
+    app.cli.add_command(seed_demo_command)

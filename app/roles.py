@@ -1,0 +1,29 @@
+"""Role names and what each role may reach.
+
+Flask-AppBuilder checks built-in roles (`FAB_ROLES`) by regular expression on (view, permission) at request time,
+so the rules live here in code, reviewed like code, instead of in rows an admin could drift. Staff views are named
+`Staff*` and tenant views `Tenant*` (views and menu items alike), which is what the patterns rely on.
+"""
+
+ADMIN = "Admin"
+STAFF = "Staff"
+TENANT = "Tenant"
+PUBLIC = "Public"
+
+STAFF_PREFIX = "Staff"
+TENANT_PREFIX = "Tenant"
+
+# Flask-AppBuilder's own pages a signed-in staff member needs (own profile, own password).
+_OWN_ACCOUNT = [
+    [r"UserInfoEditView$", r"can_this_form_(get|post)$"],
+    [r"ResetMyPasswordView$", r"can_this_form_(get|post)$"],
+    [r"(UserDBModelView|User)$", r"can_userinfo$"],
+]
+
+FAB_ROLES = {
+    ADMIN: [[r".*", r".*"]],
+    STAFF: [[rf"{STAFF_PREFIX}.*", r".*"], *_OWN_ACCOUNT],
+    TENANT: [[rf"{TENANT_PREFIX}.*", r".*"]],
+}
+
+STAFF_ROLES = frozenset({ADMIN, STAFF})

@@ -1,0 +1,96 @@
+"""Scheduled jobs: one table (name, trigger, function), one scheduler process, every run recorded in `job_run`.
+
+APScheduler 3 cannot share a job store between processes, so exactly one scheduler may run. It takes a lock
+first: a PostgreSQL advisory lock held on its own connection, or a file lock next to the SQLite database. A second
+scheduler started by mistake finds the lock taken, says so and does nothing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+import sqlalchemy as sa
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from flask import Flask
+
+from app.extensions import db
+from app.models import JobRun, JobStatus, utcnow
+
+log = logging.getLogger(__name__)
+ADVISORY_LOCK_KEY = 0x45_53_50_41  # "ESPA"
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    trigger: CronTrigger
+    func: Callable[[], int]  # returns the number of items processed
+
+
+def jobs() -> list[Job]:
+    """The table of jobs. Each function is a service call, idempotent in the database."""
+    return []
+
+
+def run_job(app: Flask, job: Job) -> JobRun:
+    """Run one job inside an app context and record the run, whatever happens."""
+    with app.app_context():
+        run = JobRun(job_name=job.name, started_at=utcnow(), status=JobStatus.RUNNING)
+        db.session.add(run)
+        db.session.commit()
+        run_id = run.id
+        try:
+            items = job.func()
+        except Exception as exc:  # recorded for staff, then logged with its traceback
+            db.session.rollback()
+            run = db.session.get(JobRun, run_id)
+            run.status, run.errors, run.message = JobStatus.FAILED, 1, f"{type(exc).__name__}: {exc}"[:2000]
+            log.exception("job %s failed", job.name)
+        else:
+            run = db.session.get(JobRun, run_id)
+            run.status, run.items = JobStatus.SUCCEEDED, items or 0
+        run.finished_at = utcnow()
+        db.session.commit()
+        return run
+
+
+class SchedulerLock:
+    """Held for the life of the scheduler process."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self._connection = None
+        self._file = None
+
+    def acquire(self) -> bool:
+        with self.app.app_context():
+            engine = db.engine
+            if engine.dialect.name == "postgresql":
+                self._connection = engine.connect()
+                return bool(self._connection.scalar(sa.select(sa.func.pg_try_advisory_lock(ADVISORY_LOCK_KEY))))
+        path = self.app.config["INSTANCE_DIR"] / "scheduler.lock"
+        self._file = open(path, "w")  # noqa: SIM115 - kept open for the process lifetime
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+
+def start_scheduler(app: Flask) -> BackgroundScheduler | None:
+    lock = SchedulerLock(app)
+    if not lock.acquire():
+        log.warning("another scheduler holds the lock: this process schedules nothing")
+        return None
+    scheduler = BackgroundScheduler(timezone="Europe/Paris")
+    for job in jobs():
+        scheduler.add_job(run_job, job.trigger, args=[app, job], id=job.name, name=job.name,
+                          max_instances=1, coalesce=True, misfire_grace_time=3600)
+    scheduler.start()
+    app.extensions["scheduler"] = (scheduler, lock)
+    log.info("scheduler started with %d jobs", len(scheduler.get_jobs()))
+    return scheduler

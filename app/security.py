@@ -1,0 +1,108 @@
+"""Who the current user is, and the household scope: the one place that decides which rows a user may see.
+
+- `current_household()` resolves the signed-in tenant's household (None for staff and anonymous users).
+- `HouseholdScopeFilter` scopes a query: staff unchanged, a tenant to its own rows, anyone else to nothing.
+- `HouseholdScopedModelView` applies it to list/show/edit/delete and drops the routes Flask-AppBuilder does not
+  filter (`action`, `action_post`, `download`).
+- `get_for_household(Model, id, household)` is how services fetch an object named by a request; another
+  household's object is a 404, exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import sqlalchemy as sa
+from flask import abort, g
+from flask_appbuilder import ModelView
+from flask_appbuilder.models.filters import BaseFilter
+from flask_appbuilder.security.sqla.manager import SecurityManager
+from flask_login import current_user
+
+from app import roles
+from app.extensions import db
+from app.models import Household, TenantAccount
+
+T = TypeVar("T")
+
+_NOT_RESOLVED = object()
+
+
+def user_role_names(user=None) -> set[str]:
+    user = user if user is not None else current_user
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    return {role.name for role in user.roles}
+
+
+def is_staff(user=None) -> bool:
+    return bool(user_role_names(user) & roles.STAFF_ROLES)
+
+
+def is_tenant(user=None) -> bool:
+    return roles.TENANT in user_role_names(user) and not is_staff(user)
+
+
+def current_household() -> Household | None:
+    """The household of the signed-in tenant, resolved once per request."""
+    cached = g.get("_current_household", _NOT_RESOLVED)
+    if cached is not _NOT_RESOLVED:
+        return cached
+    household = None
+    if is_tenant():
+        household = db.session.scalar(
+            sa.select(Household).join(TenantAccount).where(TenantAccount.user_id == current_user.id)
+        )
+    g._current_household = household
+    return household
+
+
+def scope_to_household(query, model, household: Household | None, staff: bool):
+    """Restrict a query on `model` (which has `household_id`) to what the user may see."""
+    if staff:
+        return query
+    if household is None:
+        return query.filter(sa.false())
+    return query.filter(model.household_id == household.id)
+
+
+class HouseholdScopeFilter(BaseFilter):
+    """Flask-AppBuilder filter evaluated on every request (not at start-up, unlike `FilterEqual`)."""
+
+    name = "Household scope"
+    arg_name = "household_scope"
+
+    def apply(self, query, value):
+        return scope_to_household(query, self.model, current_household(), is_staff())
+
+
+class HouseholdScopedModelView(ModelView):
+    """Base of every tenant-facing model view."""
+
+    base_filters = [["household_id", HouseholdScopeFilter, lambda: None]]
+    # These routes are not covered by base_filters (DESIGN.md section 4, fact 1).
+    exclude_route_methods = {"action", "action_post", "download"}
+
+
+def get_for_household(model: type[T], object_id, household: Household | None) -> T:
+    """Fetch `model` by id within `household`; anything else, including another household's row, is a 404."""
+    try:
+        object_id = int(object_id)
+    except (TypeError, ValueError):
+        abort(404)
+    if household is None:
+        abort(404)
+    obj = db.session.scalar(
+        sa.select(model).where(model.id == object_id, model.household_id == household.id)  # type: ignore[attr-defined]
+    )
+    if obj is None:
+        abort(404)
+    return obj
+
+
+class PortalSecurityManager(SecurityManager):
+    """Flask-AppBuilder's security manager, with the portal's roles."""
+
+    def create_portal_roles(self) -> None:
+        for name in (roles.ADMIN, roles.STAFF, roles.TENANT, roles.PUBLIC):
+            self.add_role(name)

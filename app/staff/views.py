@@ -1,0 +1,333 @@
+"""The staff back office: Flask-AppBuilder model views, in French.
+
+Views are named `Staff*` (see `app.roles`). Large tables are never offered as a select in a form: a household is
+typed by its client number, a unit by its reference, a lease by its number.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from flask_appbuilder import ModelView
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_babel import lazy_gettext as _l
+from wtforms.validators import DataRequired, Optional as OptionalValidator
+
+from app import formatting
+from app.models import (
+    Agency, DirectDebitMandate, Document, Household, InsuranceCertificate, JobRun, LabelledEnum, Lease, LedgerEntry,
+    Occupant, PaymentTransaction, RequestEvent, Residence, TenantAccount, TenantRequest, Unit,
+)
+from app.staff.fields import EnumSelectField, NaturalKeyField
+
+READ_ONLY = ["can_list", "can_show"]
+NO_DELETE = ["can_list", "can_show", "can_add", "can_edit"]
+
+LABELS = {
+    "agency": _l("Agence"), "code": _l("Code"), "name": _l("Nom"), "street": _l("Adresse"),
+    "complement": _l("Complément d'adresse"), "postcode": _l("Code postal"), "city": _l("Ville"),
+    "phone": _l("Téléphone"), "email": _l("Adresse e-mail"), "opening_hours": _l("Horaires d'ouverture"),
+    "residence": _l("Résidence"), "built_year": _l("Année de construction"), "has_lift": _l("Ascenseur"),
+    "reference": _l("Référence"), "kind": _l("Type"), "typology": _l("Typologie"), "floor": _l("Étage"),
+    "surface_m2": _l("Surface (m²)"), "client_number": _l("Numéro client"),
+    "signatory_civility": _l("Civilité"), "signatory_last_name": _l("Nom du signataire"),
+    "signatory_first_name": _l("Prénom du signataire"), "professional_situation": _l("Situation professionnelle"),
+    "billing_street": _l("Adresse de facturation"), "billing_complement": _l("Complément (facturation)"),
+    "billing_postcode": _l("Code postal (facturation)"), "billing_city": _l("Ville (facturation)"),
+    "paperless_consent": _l("Documents par e-mail"), "paperless_consent_at": _l("Accord donné le"),
+    "payment_incident": _l("Incident de paiement"), "created_at": _l("Créé le"), "number": _l("Numéro"),
+    "unit": _l("Lot"), "household": _l("Foyer"), "start_date": _l("Date d'entrée"), "end_date": _l("Date de sortie"),
+    "rent": _l("Loyer"), "charges": _l("Provisions sur charges"), "housing_benefit": _l("APL mensuelle"),
+    "deposit": _l("Dépôt de garantie"), "lease": _l("Contrat"), "last_name": _l("Nom"), "first_name": _l("Prénom"),
+    "birth_date": _l("Date de naissance"), "relation": _l("Lien"), "arrival_date": _l("Arrivée"),
+    "departure_date": _l("Départ"), "direction": _l("Sens"), "amount": _l("Montant"), "rent_part": _l("Dont loyer"),
+    "charges_part": _l("Dont charges"), "label": _l("Libellé"), "entry_date": _l("Date"),
+    "due_date": _l("Échéance"), "period": _l("Période"), "external_ref": _l("Référence externe"),
+    "title": _l("Titre"), "original_filename": _l("Fichier"), "insurer": _l("Assureur"),
+    "policy_number": _l("Numéro de contrat"), "status": _l("Statut"), "decision_reason": _l("Motif"),
+    "decided_at": _l("Décidé le"), "decided_by": _l("Décidé par"), "masked_iban": _l("IBAN"), "bic": _l("BIC"),
+    "bank_name": _l("Banque"), "account_holder": _l("Titulaire du compte"), "debit_day": _l("Jour de prélèvement"),
+    "signed_on": _l("Signé le"), "activated_at": _l("Activé le"), "last_collection_on": _l("Dernier prélèvement"),
+    "order_id": _l("Commande"), "trans_id": _l("Transaction"), "trans_day": _l("Jour"), "currency": _l("Devise"),
+    "ctx_mode": _l("Mode"), "bank_status": _l("Statut banque"), "bank_result": _l("Code retour"),
+    "trans_uuid": _l("Identifiant banque"), "notified_at": _l("Notifié le"), "review_reason": _l("À vérifier car"),
+    "category": _l("Catégorie"), "common_areas": _l("Parties communes"), "subject": _l("Objet"),
+    "description": _l("Description"), "access_info": _l("Accès au logement"), "assigned_to": _l("Attribuée à"),
+    "updated_at": _l("Mise à jour"), "resolved_at": _l("Résolue le"), "rating": _l("Note"),
+    "request": _l("Demande"), "author_side": _l("Auteur"), "author": _l("Agent"), "body": _l("Message"),
+    "old_status": _l("Ancien statut"), "new_status": _l("Nouveau statut"), "user": _l("Utilisateur"),
+    "last_seen_at": _l("Dernière visite"), "job_name": _l("Traitement"), "started_at": _l("Début"),
+    "finished_at": _l("Fin"), "items": _l("Éléments traités"), "errors": _l("Erreurs"), "message": _l("Message"),
+    "display_number": _l("Numéro"), "signatory_name": _l("Signataire"), "balance": _l("Solde"),
+    "account_status": _l("Espace locataire"), "signed_amount": _l("Montant"), "user.email": _l("Identifiant"),
+    "household.client_number": _l("Numéro client"), "unit.street": _l("Adresse du lot"),
+    "unit.city": _l("Ville du lot"), "lease.number": _l("Numéro de contrat"),
+}
+
+
+class StaffModelView(ModelView):
+    """Base of the staff screens: French labels, Babel-formatted amounts and dates, translated enum selects."""
+
+    page_size = 25
+    label_columns = LABELS
+    # No staff screen has file columns: Flask-AppBuilder's unscoped download route has no use here.
+    exclude_route_methods = {"download"}
+
+    def _init_properties(self):
+        self.label_columns = dict(LABELS, **(self.label_columns or {}))
+        super()._init_properties()
+        columns = self.datamodel.list_columns
+        for name, column in columns.items():
+            python_type = _python_type(column)
+            if python_type is None:
+                continue
+            if issubclass(python_type, LabelledEnum):
+                field = EnumSelectField(python_type, self.label_columns.get(name),
+                                        validators=[OptionalValidator() if column.nullable else DataRequired()])
+                self.add_form_extra_fields.setdefault(name, field)
+                self.edit_form_extra_fields.setdefault(name, field)
+            elif python_type is Decimal and name not in self.formatters_columns:
+                self.formatters_columns[name] = formatting.money
+            elif python_type is datetime and name not in self.formatters_columns:
+                self.formatters_columns[name] = formatting.moment
+            elif python_type is date and name not in self.formatters_columns:
+                self.formatters_columns[name] = formatting.day
+
+
+def _python_type(column):
+    try:
+        return column.type.python_type
+    except (AttributeError, NotImplementedError):
+        return None
+
+
+def household_field(**kwargs):
+    return NaturalKeyField(Household, "client_number", LABELS["client_number"],
+                           not_found=_l("Aucun foyer ne porte ce numéro client."), **kwargs)
+
+
+def unit_field(**kwargs):
+    return NaturalKeyField(Unit, "reference", _l("Référence du lot"),
+                           not_found=_l("Aucun lot ne porte cette référence."), **kwargs)
+
+
+def lease_field(**kwargs):
+    return NaturalKeyField(Lease, "number", _l("Numéro de contrat (6 chiffres)"),
+                           not_found=_l("Aucun contrat ne porte ce numéro."), **kwargs)
+
+
+def _check_lease_of_household(item) -> None:
+    if item.lease is not None and item.household is not None and item.lease.household_id != item.household.id:
+        raise ValueError(str(_l("Ce contrat n'appartient pas à ce foyer.")))
+
+
+class StaffAgencyView(StaffModelView):
+    datamodel = SQLAInterface(Agency)
+    list_title = _l("Agences")
+    show_title = add_title = edit_title = _l("Agence")
+    list_columns = ["code", "name", "city", "phone", "email"]
+    search_columns = ["code", "name", "city"]
+    add_columns = edit_columns = ["code", "name", "street", "complement", "postcode", "city", "phone", "email",
+                                  "opening_hours"]
+    base_permissions = NO_DELETE
+
+
+class StaffResidenceView(StaffModelView):
+    datamodel = SQLAInterface(Residence)
+    list_title = _l("Résidences")
+    show_title = add_title = edit_title = _l("Résidence")
+    list_columns = ["code", "name", "street", "city", "agency"]
+    search_columns = ["code", "name", "city", "agency"]
+    add_columns = edit_columns = ["code", "name", "agency", "street", "complement", "postcode", "city",
+                                  "built_year", "has_lift"]
+    base_permissions = NO_DELETE
+
+
+class StaffUnitView(StaffModelView):
+    datamodel = SQLAInterface(Unit)
+    list_title = _l("Lots")
+    show_title = add_title = edit_title = _l("Lot")
+    list_columns = ["reference", "kind", "typology", "street", "complement", "city", "residence"]
+    search_columns = ["reference", "kind", "street", "city", "residence"]
+    add_columns = edit_columns = ["reference", "kind", "residence", "street", "complement", "postcode", "city",
+                                  "typology", "floor", "surface_m2"]
+    base_permissions = NO_DELETE
+
+
+class StaffLeaseView(StaffModelView):
+    datamodel = SQLAInterface(Lease)
+    list_title = _l("Contrats")
+    show_title = add_title = edit_title = _l("Contrat")
+    list_columns = ["display_number", "household", "unit", "start_date", "end_date", "rent", "charges"]
+    order_columns = ["start_date", "end_date", "rent"]
+    search_columns = ["number", "start_date", "end_date"]
+    show_columns = ["display_number", "household", "unit", "start_date", "end_date", "rent", "charges",
+                    "housing_benefit", "deposit", "created_at"]
+    add_columns = edit_columns = ["number", "household", "unit", "start_date", "end_date", "rent", "charges",
+                                  "housing_benefit", "deposit"]
+    add_form_extra_fields = {"household": household_field(validators=[DataRequired()]),
+                             "unit": unit_field(validators=[DataRequired()])}
+    edit_form_extra_fields = add_form_extra_fields
+    base_order = ("start_date", "desc")
+    base_permissions = NO_DELETE
+
+
+class StaffOccupantView(StaffModelView):
+    datamodel = SQLAInterface(Occupant)
+    list_title = _l("Occupants")
+    show_title = add_title = edit_title = _l("Occupant")
+    list_columns = ["last_name", "first_name", "relation", "household", "arrival_date", "departure_date"]
+    search_columns = ["last_name", "first_name"]
+    add_columns = edit_columns = ["household", "lease", "last_name", "first_name", "birth_date", "relation",
+                                  "arrival_date", "departure_date"]
+    add_form_extra_fields = {"household": household_field(validators=[DataRequired()]),
+                             "lease": lease_field(validators=[OptionalValidator()])}
+    edit_form_extra_fields = add_form_extra_fields
+
+    def pre_add(self, item):
+        _check_lease_of_household(item)
+
+    pre_update = pre_add
+
+
+class StaffLedgerEntryView(StaffModelView):
+    """The rent account is append-only: a mistake is corrected by a new entry, never by editing one."""
+
+    datamodel = SQLAInterface(LedgerEntry)
+    list_title = _l("Écritures du compte locataire")
+    show_title = add_title = _l("Écriture")
+    list_columns = ["entry_date", "household", "lease", "kind", "label", "signed_amount", "period", "due_date"]
+    order_columns = ["entry_date", "due_date", "period"]
+    search_columns = ["entry_date", "kind", "period", "label"]
+    show_columns = ["entry_date", "household", "lease", "kind", "direction", "amount", "rent_part", "charges_part",
+                    "label", "period", "due_date", "external_ref", "created_at"]
+    add_columns = ["household", "lease", "kind", "direction", "amount", "label", "entry_date", "period"]
+    add_form_extra_fields = {"household": household_field(validators=[DataRequired()]),
+                             "lease": lease_field(validators=[DataRequired()])}
+    formatters_columns = {"signed_amount": formatting.money}
+    base_order = ("entry_date", "desc")
+    base_permissions = ["can_list", "can_show", "can_add"]
+
+    def pre_add(self, item):
+        _check_lease_of_household(item)
+        if item.amount is None or item.amount <= 0:
+            raise ValueError(str(_l("Le montant doit être positif.")))
+
+
+class StaffDocumentView(StaffModelView):
+    datamodel = SQLAInterface(Document)
+    list_title = _l("Documents")
+    show_title = _l("Document")
+    list_columns = ["created_at", "household", "lease", "kind", "period", "title"]
+    search_columns = ["kind", "period", "title"]
+    show_columns = ["household", "lease", "kind", "period", "title", "original_filename", "created_at", "created_by"]
+    base_order = ("created_at", "desc")
+    base_permissions = READ_ONLY
+
+
+class StaffInsuranceView(StaffModelView):
+    datamodel = SQLAInterface(InsuranceCertificate)
+    list_title = _l("Attestations d'assurance")
+    show_title = _l("Attestation d'assurance")
+    list_columns = ["created_at", "household", "insurer", "policy_number", "start_date", "end_date", "status"]
+    search_columns = ["status", "insurer", "end_date"]
+    show_columns = ["household", "lease", "insurer", "policy_number", "start_date", "end_date", "status",
+                    "decision_reason", "decided_at", "decided_by", "created_at"]
+    base_order = ("created_at", "asc")
+    base_permissions = READ_ONLY
+
+
+class StaffMandateView(StaffModelView):
+    datamodel = SQLAInterface(DirectDebitMandate)
+    list_title = _l("Mandats de prélèvement")
+    show_title = _l("Mandat de prélèvement")
+    list_columns = ["reference", "household", "lease", "masked_iban", "debit_day", "status", "created_at"]
+    search_columns = ["reference", "status", "debit_day"]
+    show_columns = ["reference", "household", "lease", "account_holder", "masked_iban", "bic", "bank_name",
+                    "debit_day", "status", "signed_on", "activated_at", "last_collection_on", "decision_reason",
+                    "created_at"]
+    base_order = ("created_at", "desc")
+    base_permissions = READ_ONLY
+
+
+class StaffPaymentView(StaffModelView):
+    datamodel = SQLAInterface(PaymentTransaction)
+    list_title = _l("Paiements par carte")
+    show_title = _l("Paiement par carte")
+    list_columns = ["created_at", "order_id", "household", "amount", "status", "bank_status"]
+    search_columns = ["status", "trans_day", "order_id"]
+    show_columns = ["order_id", "trans_id", "trans_day", "household", "lease", "amount", "currency", "ctx_mode",
+                    "status", "bank_status", "bank_result", "trans_uuid", "notified_at", "review_reason",
+                    "created_at"]
+    base_order = ("created_at", "desc")
+    base_permissions = READ_ONLY
+
+
+class StaffRequestEventView(StaffModelView):
+    datamodel = SQLAInterface(RequestEvent)
+    list_title = _l("Historique de la demande")
+    show_title = _l("Étape de la demande")
+    list_columns = ["created_at", "kind", "author_side", "author", "body", "new_status"]
+    base_order = ("created_at", "asc")
+    base_permissions = READ_ONLY
+
+
+class StaffRequestView(StaffModelView):
+    datamodel = SQLAInterface(TenantRequest)
+    list_title = _l("Demandes")
+    show_title = _l("Demande")
+    list_columns = ["number", "created_at", "household", "agency", "category", "status", "assigned_to"]
+    search_columns = ["number", "status", "category", "kind", "agency", "created_at"]
+    show_columns = ["number", "household", "lease", "agency", "kind", "category", "common_areas", "subject",
+                    "description", "access_info", "status", "assigned_to", "created_at", "updated_at",
+                    "resolved_at", "rating"]
+    related_views = [StaffRequestEventView]
+    base_order = ("created_at", "desc")
+    base_permissions = READ_ONLY
+
+
+class StaffTenantAccountView(StaffModelView):
+    datamodel = SQLAInterface(TenantAccount)
+    list_title = _l("Comptes de l'espace locataire")
+    show_title = _l("Compte de l'espace locataire")
+    list_columns = ["household", "user.email", "activated_at", "last_seen_at"]
+    search_columns = ["activated_at", "last_seen_at"]
+    show_columns = ["household", "user.email", "activated_at", "last_seen_at", "created_at"]
+    base_permissions = READ_ONLY
+
+
+class StaffHouseholdView(StaffModelView):
+    datamodel = SQLAInterface(Household)
+    list_title = _l("Foyers")
+    show_title = add_title = edit_title = _l("Foyer")
+    list_columns = ["client_number", "signatory_last_name", "signatory_first_name", "billing_city", "email",
+                    "agency"]
+    search_columns = ["client_number", "signatory_last_name", "signatory_first_name", "email", "billing_city",
+                      "agency", "payment_incident"]
+    show_fieldsets = [
+        (_l("Signataire"), {"fields": ["client_number", "signatory_name", "email", "phone",
+                                       "professional_situation", "agency"]}),
+        (_l("Compte"), {"fields": ["balance", "payment_incident", "paperless_consent", "account_status"]}),
+        (_l("Adresse de facturation"), {"fields": ["billing_street", "billing_complement", "billing_postcode",
+                                                   "billing_city"]}),
+    ]
+    add_columns = edit_columns = [
+        "client_number", "agency", "signatory_civility", "signatory_last_name", "signatory_first_name", "email",
+        "phone", "professional_situation", "billing_street", "billing_complement", "billing_postcode",
+        "billing_city", "paperless_consent", "payment_incident",
+    ]
+    formatters_columns = {"balance": formatting.money}
+    related_views = [StaffLeaseView, StaffLedgerEntryView, StaffDocumentView, StaffOccupantView, StaffInsuranceView,
+                     StaffMandateView, StaffPaymentView, StaffRequestView]
+    base_permissions = NO_DELETE
+
+
+class StaffJobRunView(StaffModelView):
+    datamodel = SQLAInterface(JobRun)
+    list_title = _l("Traitements planifiés")
+    show_title = _l("Traitement planifié")
+    list_columns = ["job_name", "started_at", "finished_at", "status", "items", "errors"]
+    search_columns = ["job_name", "status", "started_at"]
+    base_order = ("started_at", "desc")
+    base_permissions = READ_ONLY

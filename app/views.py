@@ -1,0 +1,41 @@
+"""Registration hub: every view of the portal is registered here, the way Superset's `init_views()` does."""
+
+from __future__ import annotations
+
+from flask_appbuilder import AppBuilder
+from flask_babel import lazy_gettext as _l
+
+from app.staff import views as staff
+
+# (view, menu name, label, icon, category)
+STAFF_MENU = [
+    (staff.StaffHouseholdView, "StaffHouseholds", _l("Foyers"), "fa-users", "StaffCustomers"),
+    (staff.StaffLeaseView, "StaffLeases", _l("Contrats"), "fa-file-contract", "StaffCustomers"),
+    (staff.StaffOccupantView, "StaffOccupants", _l("Occupants"), "fa-user", "StaffCustomers"),
+    (staff.StaffTenantAccountView, "StaffAccounts", _l("Comptes portail"), "fa-id-card", "StaffCustomers"),
+    (staff.StaffRequestView, "StaffRequests", _l("Demandes"), "fa-comments", "StaffFollowUp"),
+    (staff.StaffInsuranceView, "StaffInsurance", _l("Attestations d'assurance"), "fa-shield-alt", "StaffFollowUp"),
+    (staff.StaffDocumentView, "StaffDocuments", _l("Documents"), "fa-file-pdf", "StaffFollowUp"),
+    (staff.StaffLedgerEntryView, "StaffLedger", _l("Écritures"), "fa-book", "StaffAccounting"),
+    (staff.StaffPaymentView, "StaffPayments", _l("Paiements par carte"), "fa-credit-card", "StaffAccounting"),
+    (staff.StaffMandateView, "StaffMandates", _l("Mandats de prélèvement"), "fa-university", "StaffAccounting"),
+    (staff.StaffAgencyView, "StaffAgencies", _l("Agences"), "fa-building", "StaffEstate"),
+    (staff.StaffResidenceView, "StaffResidences", _l("Résidences"), "fa-city", "StaffEstate"),
+    (staff.StaffUnitView, "StaffUnits", _l("Lots"), "fa-home", "StaffEstate"),
+    (staff.StaffJobRunView, "StaffJobs", _l("Traitements planifiés"), "fa-clock", "StaffOperations"),
+]
+
+STAFF_CATEGORIES = {
+    "StaffCustomers": _l("Clientèle"),
+    "StaffFollowUp": _l("Suivi"),
+    "StaffAccounting": _l("Comptabilité"),
+    "StaffEstate": _l("Patrimoine"),
+    "StaffOperations": _l("Exploitation"),
+}
+
+
+def register_views(appbuilder: AppBuilder) -> None:
+    for view, name, label, icon, category in STAFF_MENU:
+        appbuilder.add_view(view, name, label=label, icon=icon, category=category,
+                            category_label=STAFF_CATEGORIES[category])
+    appbuilder.add_view_no_menu(staff.StaffRequestEventView)

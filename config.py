@@ -1,0 +1,186 @@
+"""Configuration classes. Every secret and deployment choice comes from an environment variable.
+
+`APP_ENV` picks the class: `development` (default), `testing` or `production`. `load_config()` returns an
+instance whose `validate()` stops a production start on a missing or weak setting, naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+DEV_SECRET_KEY = "dev-only-not-a-secret-change-me"
+KNOWN_WEAK_SECRETS = {DEV_SECRET_KEY, "changeme", "secret", "dev", "development"}
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class ConfigError(RuntimeError):
+    """A deployment setting is missing or unsafe; the message names the environment variable."""
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = env(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {value!r}") from exc
+
+
+class BaseConfig:
+    ENV_NAME = "base"
+    INSTANCE_DIR = Path(env("INSTANCE_DIR", str(BASE_DIR / "instance")))
+
+    SECRET_KEY = env("SECRET_KEY", DEV_SECRET_KEY)
+    SQLALCHEMY_DATABASE_URI = env("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'espace.db'}")
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+    # Where generated documents and uploads live (outside any static folder).
+    FILES_DIR = Path(env("FILES_DIR", str(INSTANCE_DIR / "files")))
+    # Public address of the portal: links in emails and the bank's return URLs are built from it, never from
+    # the request's Host header.
+    PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", "http://127.0.0.1:8080").rstrip("/")
+
+    # Landlord identity, printed on documents and pages.
+    LANDLORD_NAME = env("LANDLORD_NAME", "Habitat Val de Loire Démo")
+    LANDLORD_ADDRESS = env("LANDLORD_ADDRESS", "12 rue de la République, 45000 Orléans")
+    LANDLORD_PHONE = env("LANDLORD_PHONE", "02 38 00 00 00")
+    LANDLORD_EMAIL = env("LANDLORD_EMAIL", "contact@example.org")
+    LANDLORD_LEGAL = env(
+        "LANDLORD_LEGAL",
+        "Office public de l'habitat - SIRET 000 000 000 00000 - RCS Orléans",
+    )
+
+    # Mail: with MAIL_SERVER unset every message is written to MAIL_OUTBOX_DIR as an .eml file.
+    MAIL_SERVER = env("MAIL_SERVER")
+    MAIL_PORT = env_int("MAIL_PORT", 587)
+    MAIL_USERNAME = env("MAIL_USERNAME")
+    MAIL_PASSWORD = env("MAIL_PASSWORD")
+    MAIL_USE_TLS = env_bool("MAIL_USE_TLS", True)
+    MAIL_FROM = env("MAIL_FROM", "Espace locataire <no-reply@example.org>")
+    MAIL_OUTBOX_DIR = Path(env("MAIL_OUTBOX_DIR", str(INSTANCE_DIR / "outbox")))
+
+    # Scheduler: runs inside `make run`'s development server; in production, one dedicated process.
+    SCHEDULER_ENABLED = env_bool("SCHEDULER_ENABLED", False)
+
+    # Rate limits (Flask-Limiter). Memory is fine for one process; use Redis when several serve.
+    RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
+    RATELIMIT_HEADERS_ENABLED = False
+
+    # Flask-AppBuilder
+    APP_NAME = env("APP_NAME", "Espace locataire")
+    APP_THEME = ""
+    APP_ICON = ""
+    FAB_BASE_TEMPLATE = "base_layout.html"
+    FAB_SECURITY_MANAGER_CLASS = "app.security.PortalSecurityManager"
+    FAB_INDEX_VIEW = "app.home.HomeIndexView"
+    # The schema belongs to the migrations; roles and permissions are written by `flask init-security`.
+    FAB_CREATE_DB = False
+    FAB_UPDATE_PERMS = False
+    FAB_ADD_SECURITY_API = False
+    FAB_API_SWAGGER_UI = False
+    FAB_PASSWORD_HASH_METHOD = "scrypt"
+    AUTH_TYPE = 1  # AUTH_DB
+    AUTH_ROLE_ADMIN = "Admin"
+    AUTH_ROLE_PUBLIC = "Public"
+    AUTH_USER_REGISTRATION = False
+    AUTH_RATE_LIMITED = True
+    AUTH_RATE_LIMIT = env("AUTH_RATE_LIMIT", "10 per 5 minute")
+
+    # Languages: French first, English second.
+    BABEL_DEFAULT_LOCALE = "fr"
+    BABEL_DEFAULT_TIMEZONE = "Europe/Paris"
+    BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "app" / "translations")
+    LANGUAGES = {
+        "fr": {"flag": "fr", "name": "Français"},
+        "en": {"flag": "gb", "name": "English"},
+    }
+
+    # Sessions and cookies.
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    SESSION_COOKIE_NAME = "espace_session"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = timedelta(minutes=env_int("SESSION_IDLE_MINUTES", 30))
+    WTF_CSRF_ENABLED = True
+    WTF_CSRF_TIME_LIMIT = 3600
+    MAX_CONTENT_LENGTH = 12 * 1024 * 1024
+    SECURITY_HSTS = False
+
+    def validate(self) -> None:
+        """Refuse to start on a setting that is unsafe for this environment."""
+
+
+class DevelopmentConfig(BaseConfig):
+    ENV_NAME = "development"
+    SCHEDULER_ENABLED = env_bool("SCHEDULER_ENABLED", True)
+
+
+class TestingConfig(BaseConfig):
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "testing-secret-key-that-is-long-enough-0123456789"
+    SQLALCHEMY_DATABASE_URI = env("TEST_DATABASE_URL", "sqlite://")
+    SCHEDULER_ENABLED = False
+    AUTH_RATE_LIMITED = False
+    RATELIMIT_ENABLED = False
+    FAB_PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # fast hashes keep the suite quick
+
+
+class ProductionConfig(BaseConfig):
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
+    SESSION_COOKIE_NAME = "__Host-espace_session"
+    REMEMBER_COOKIE_SECURE = True
+    PREFERRED_URL_SCHEME = "https"
+    SECURITY_HSTS = True
+
+    def validate(self) -> None:
+        secret = os.environ.get("SECRET_KEY", "")
+        if not secret:
+            raise ConfigError("SECRET_KEY is not set: production needs a random secret of at least 32 characters")
+        if len(secret) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigError(f"SECRET_KEY is too short: at least {MIN_SECRET_KEY_LENGTH} characters are needed")
+        if secret in KNOWN_WEAK_SECRETS:
+            raise ConfigError("SECRET_KEY is a development default: generate a random secret")
+        if not os.environ.get("DATABASE_URL"):
+            raise ConfigError("DATABASE_URL is not set: production runs on PostgreSQL")
+        if not (env("PUBLIC_BASE_URL") or "").startswith("https://"):
+            raise ConfigError("PUBLIC_BASE_URL must start with https:// in production")
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def load_config(name: str | None = None) -> BaseConfig:
+    name = name or env("APP_ENV", "development")
+    try:
+        config_class = CONFIGS[name]
+    except KeyError as exc:
+        raise ConfigError(f"APP_ENV must be one of {', '.join(CONFIGS)}, got {name!r}") from exc
+    config = config_class()
+    config.validate()
+    return config
