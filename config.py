@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
-DEV_SECRET_KEY = "dev-only-not-a-secret-change-me"
+DEV_SECRET_KEY = "dev-only-not-a-secret-change-me-before-production"
 KNOWN_WEAK_SECRETS = {DEV_SECRET_KEY, "changeme", "secret", "dev", "development"}
 MIN_SECRET_KEY_LENGTH = 32
 

@@ -25,11 +25,10 @@ def create_app(config: BaseConfig | None = None, **overrides) -> Flask:
     app.config["FAB_ROLES"] = roles.FAB_ROLES
     app.config["INSTANCE_DIR"].mkdir(parents=True, exist_ok=True)
 
-    from app.extensions import db, limiter, migrate
+    from app.extensions import db, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
-    limiter.init_app(app)
     CSRFProtect(app)
 
     from app import formatting, http

@@ -6,17 +6,13 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from app.extensions import db
 
 
 @click.command("init-security")
 @with_appcontext
 def init_security_command():
     """Create the roles and the permission rows of every view (run after `flask db upgrade`)."""
-    appbuilder = current_app.appbuilder
-    appbuilder.sm.create_portal_roles()
-    appbuilder.add_permissions(update_perms=True)
-    db.session.commit()
+    current_app.appbuilder.sm.sync_roles_and_permissions()
     click.echo("Roles and permissions are up to date.")
 
 

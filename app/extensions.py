@@ -2,12 +2,9 @@
 
 from flask_appbuilder import Model
 from flask_appbuilder.models.sqla.base import SQLA
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 
 # Flask-AppBuilder's declarative base, so our tables and its security tables share one metadata (one migration
 # history).
 db = SQLA(model_class=Model)
 migrate = Migrate()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])

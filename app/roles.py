@@ -13,11 +13,11 @@ PUBLIC = "Public"
 STAFF_PREFIX = "Staff"
 TENANT_PREFIX = "Tenant"
 
-# Flask-AppBuilder's own pages a signed-in staff member needs (own profile, own password).
+# Flask-AppBuilder's own pages a signed-in staff member needs (own profile). Its "reset my password" page is
+# not granted: it does not ask for the current password (DESIGN.md section 4, fact 6).
 _OWN_ACCOUNT = [
     [r"UserInfoEditView$", r"can_this_form_(get|post)$"],
-    [r"ResetMyPasswordView$", r"can_this_form_(get|post)$"],
-    [r"(UserDBModelView|User)$", r"can_userinfo$"],
+    [r"UserDBModelView$", r"can_userinfo$"],
 ]
 
 FAB_ROLES = {

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from flask import abort, g
 from flask_appbuilder import ModelView
 from flask_appbuilder.models.filters import BaseFilter
+from flask_appbuilder.security.api import SecurityApi
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_login import current_user
 
@@ -100,9 +101,21 @@ def get_for_household(model: type[T], object_id, household: Household | None) ->
     return obj
 
 
+class DisabledSecurityApi(SecurityApi):
+    """Flask-AppBuilder's JSON login (`/api/v1/security/login`) bypasses the HTML form's throttling
+    (DESIGN.md section 4, fact 4). Nobody needs it here, so its routes are not registered at all."""
+
+    exclude_route_methods = {"login", "refresh"}
+
+
 class PortalSecurityManager(SecurityManager):
     """Flask-AppBuilder's security manager, with the portal's roles."""
 
-    def create_portal_roles(self) -> None:
+    security_api = DisabledSecurityApi
+
+    def sync_roles_and_permissions(self) -> None:
+        """Create the roles and one permission row per view and menu (run after each migration)."""
         for name in (roles.ADMIN, roles.STAFF, roles.TENANT, roles.PUBLIC):
             self.add_role(name)
+        self.appbuilder.add_permissions(update_perms=True)
+        db.session.commit()

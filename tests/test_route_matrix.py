@@ -1,0 +1,172 @@
+"""Every URL of the app, for anonymous, tenant, staff and admin users, with the status each must get.
+
+A new route that this file does not know about fails `test_every_route_is_classified`: whoever adds a route decides
+who may reach it.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from app.extensions import db
+
+ROLES = {
+    "anonymous": None,
+    "tenant": "locataire@example.org",
+    "staff": "gestionnaire@example.org",
+    "admin": "admin@example.org",
+}
+SECURITY_VIEWS = {"UserDBModelView", "RoleModelView", "PermissionModelView", "ViewMenuModelView",
+                  "PermissionViewModelView", "UserGroupModelView", "UserStatsChartView", "ResetPasswordView",
+                  "ResetMyPasswordView"}
+STAFF_OWN_ACCOUNT = {"UserDBModelView.userinfo", "UserInfoEditView.this_form_get", "UserInfoEditView.this_form_post"}
+# Mutations through GET are refused by Flask-AppBuilder when CSRF is on; they are checked in test_staff.py.
+NOT_BROWSED = {"delete", "action", "download", "action_post"}
+PUBLIC_GET = {"static", "appbuilder.static", "health.health"}
+FOLLOW_UP = {"AuthDBView.login", "AuthDBView.logout", "LocaleView.index", "UtilView.back", "HomeIndexView.index"}
+
+DENIED = "denied"  # 403, or a redirect to the login page
+OK = "ok"
+
+
+def view_and_method(endpoint: str) -> tuple[str, str]:
+    view, _, method = endpoint.partition(".")
+    return view, method
+
+
+def view_allows(app, endpoint: str) -> bool:
+    """Whether the view offers that method at all (its base_permissions), whoever asks."""
+    view, method = view_and_method(endpoint)
+    instance = next((v for v in app.appbuilder.baseviews if v.__class__.__name__ == view), None)
+    permission = "can_" + instance.method_permission_name.get(method, method)
+    return permission in instance.base_permissions
+
+
+def expected(app, endpoint: str, role: str) -> str:
+    view, method = view_and_method(endpoint)
+    if endpoint in PUBLIC_GET:
+        return OK
+    if role == "anonymous":
+        return DENIED
+    if view == "MenuApi":  # Flask-AppBuilder's JSON menu, permission "can_get" on "Menu": admins only
+        return OK if role == "admin" else DENIED
+    if role == "admin":
+        return OK if view_allows(app, endpoint) else DENIED
+    if view.startswith("Staff"):
+        return OK if role == "staff" and view_allows(app, endpoint) else DENIED
+    if endpoint in STAFF_OWN_ACCOUNT:
+        return OK if role == "staff" else DENIED
+    if view in SECURITY_VIEWS:
+        return DENIED
+    raise AssertionError(f"route {endpoint} is not classified in test_route_matrix.py")
+
+
+def first_pk(app, view: str):
+    instance = next((v for v in app.appbuilder.baseviews if v.__class__.__name__ == view), None)
+    model = instance.datamodel.obj
+    with app.app_context():
+        return db.session.scalar(sa.select(model.id).order_by(model.id).limit(1))
+
+
+def browsable_rules(app):
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.endpoint):
+        view, method = view_and_method(rule.endpoint)
+        if "GET" not in rule.methods or method in NOT_BROWSED or rule.endpoint in FOLLOW_UP:
+            continue
+        if "group_by" in rule.arguments:
+            continue
+        yield rule
+
+
+def build_url(app, rule) -> str | None:
+    """The URL of `rule` with real values, or None for a Flask-AppBuilder security table the portal leaves empty
+    (user groups)."""
+    values = {}
+    for argument in rule.arguments:
+        if argument == "pk":
+            values["pk"] = first_pk(app, rule.endpoint.split(".")[0])
+            if values["pk"] is None:
+                assert rule.endpoint.startswith("UserGroupModelView."), f"no row to browse for {rule.endpoint}"
+                return None
+        elif argument == "filename":
+            values["filename"] = "css/portal.css" if rule.endpoint == "static" else "css/bootstrap.min.css"
+        else:
+            raise AssertionError(f"no value for <{argument}> in {rule.rule}")
+    with app.test_request_context():
+        from flask import url_for
+
+        return url_for(rule.endpoint, **values)
+
+
+def test_every_route_is_classified(app):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in FOLLOW_UP:
+            continue
+        for role in ROLES:
+            expected(app, rule.endpoint, role)
+
+
+@pytest.fixture
+def job_run(app, demo):
+    """The demo seed runs no job; one recorded run gives the job screens a row to show."""
+    from app.models import JobRun, JobStatus, utcnow
+
+    with app.app_context():
+        db.session.add(JobRun(job_name="demo", started_at=utcnow(), finished_at=utcnow(), status=JobStatus.SUCCEEDED))
+        db.session.commit()
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_route_matrix(app, client_for, job_run, role):
+    client = client_for(ROLES[role])
+    failures = []
+    checked = 0
+    for rule in browsable_rules(app):
+        url = build_url(app, rule)
+        if url is None:
+            continue
+        want = expected(app, rule.endpoint, role)
+        response = client.get(url)
+        checked += 1
+        if want == OK and response.status_code != 200:
+            failures.append(f"{url} ({rule.endpoint}): expected 200, got {response.status_code}")
+        if want == DENIED:
+            to_login = response.status_code == 302 and "/login/" in response.location
+            if not (response.status_code in (401, 403, 404) or to_login):
+                failures.append(f"{url} ({rule.endpoint}): expected denial, got {response.status_code}")
+    assert checked > 40
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("role, target", [
+    ("anonymous", "/login/"),
+    ("tenant", None),
+    ("staff", "/staffhouseholdview/list/"),
+    ("admin", "/staffhouseholdview/list/"),
+])
+def test_home_sends_each_role_where_it_works(client_for, role, target):
+    response = client_for(ROLES[role]).get("/")
+    if target is None:
+        assert response.status_code == 200
+        assert "Votre compte est" in response.get_data(as_text=True)
+    else:
+        assert response.status_code == 302
+        assert response.location.endswith(target)
+
+
+def test_json_login_api_is_not_exposed(app, demo):
+    response = app.test_client().post("/api/v1/security/login",
+                                      json={"username": "admin@example.org", "password": "Portail-2026!",
+                                            "provider": "db"})
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("role", ["anonymous", "tenant", "staff"])
+def test_post_only_security_routes_refuse_non_admins(client_for, role):
+    client = client_for(ROLES[role])
+    for url in ("/users/action_post", "/roles/action_post", "/resetpassword/form", "/resetmypassword/form"):
+        response = client.post(url, data={})
+        assert response.status_code in (302, 400, 401, 403), (url, response.status_code)
+        if response.status_code == 302:
+            assert "/login/" in response.location or response.location.endswith("/"), response.location
