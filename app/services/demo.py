@@ -176,7 +176,7 @@ def seed_demo(households: int, today: date | None = None, echo=print) -> dict:
         created += len(batch)
         if created % 2000 < BATCH:
             echo(f"  {created} / {len(todo)} households")
-    _ensure_demo_accounts()
+    _ensure_demo_accounts(today)
     db.session.commit()
     return {"households_created": created, "households_total": len(existing) + created,
             "seconds": round(time.perf_counter() - started, 1)}
@@ -495,7 +495,7 @@ def _insert_requests(builder: DemoBuilder) -> None:
     db.session.execute(sa.insert(RequestEvent), events)
 
 
-def _ensure_demo_accounts() -> None:
+def _ensure_demo_accounts(today: date) -> None:
     """The four demo accounts, all with the password `Portail-2026!`; tenants linked to their household."""
     sm = current_app.appbuilder.sm
     for account in DEMO_ACCOUNTS:
@@ -513,4 +513,4 @@ def _ensure_demo_accounts() -> None:
         if household is not None and db.session.scalar(
                 sa.select(TenantAccount.id).where(TenantAccount.household_id == household.id)) is None:
             db.session.add(TenantAccount(user_id=user.id, household_id=household.id,
-                                         activated_at=household.created_at))
+                                         activated_at=_utc(today - timedelta(days=200))))

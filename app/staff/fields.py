@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
-from wtforms import SelectField, StringField, ValidationError
+from wtforms import SelectField, StringField
+from wtforms.validators import StopValidation
 
 from app.extensions import db
 
@@ -49,14 +50,10 @@ class NaturalKeyField(StringField):
     def process_formdata(self, valuelist):
         self.raw_data = valuelist
         key = (valuelist[0] if valuelist else "").strip()
-        if not key:
-            self.data = None
-            return
         column = getattr(self.model, self.key_column)
-        self.data = db.session.scalar(sa.select(self.model).where(column == key))
-        if self.data is None:
-            raise ValueError(str(self.not_found))
+        self.data = db.session.scalar(sa.select(self.model).where(column == key)) if key else None
+        self._unknown_key = bool(key) and self.data is None
 
     def pre_validate(self, form):
-        if self.data is not None and not isinstance(self.data, self.model):
-            raise ValidationError(str(self.not_found))
+        if getattr(self, "_unknown_key", False):
+            raise StopValidation(str(self.not_found))

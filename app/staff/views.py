@@ -45,7 +45,7 @@ LABELS = {
     "charges_part": _l("Dont charges"), "label": _l("Libellé"), "entry_date": _l("Date"),
     "due_date": _l("Échéance"), "period": _l("Période"), "external_ref": _l("Référence externe"),
     "title": _l("Titre"), "original_filename": _l("Fichier"), "insurer": _l("Assureur"),
-    "policy_number": _l("Numéro de contrat"), "status": _l("Statut"), "decision_reason": _l("Motif"),
+    "policy_number": _l("Numéro de police"), "status": _l("Statut"), "decision_reason": _l("Motif"),
     "decided_at": _l("Décidé le"), "decided_by": _l("Décidé par"), "masked_iban": _l("IBAN"), "bic": _l("BIC"),
     "bank_name": _l("Banque"), "account_holder": _l("Titulaire du compte"), "debit_day": _l("Jour de prélèvement"),
     "signed_on": _l("Signé le"), "activated_at": _l("Activé le"), "last_collection_on": _l("Dernier prélèvement"),
@@ -87,12 +87,31 @@ class StaffModelView(ModelView):
                                         validators=[OptionalValidator() if column.nullable else DataRequired()])
                 self.add_form_extra_fields.setdefault(name, field)
                 self.edit_form_extra_fields.setdefault(name, field)
+                self.formatters_columns.setdefault(name, _enum_label(python_type))
+            elif python_type is bool:
+                self.formatters_columns.setdefault(name, _yes_no)
             elif python_type is Decimal and name not in self.formatters_columns:
                 self.formatters_columns[name] = formatting.money
             elif python_type is datetime and name not in self.formatters_columns:
                 self.formatters_columns[name] = formatting.moment
             elif python_type is date and name not in self.formatters_columns:
                 self.formatters_columns[name] = formatting.day
+
+
+def _enum_label(enum_class):
+    """Flask-AppBuilder hands formatters the enum's value on some pages and the member on others."""
+
+    def label(value):
+        if value is None or value == "":
+            return ""
+        member = value if isinstance(value, enum_class) else enum_class(value)
+        return str(member.label)
+
+    return label
+
+
+def _yes_no(value) -> str:
+    return str(_l("Oui")) if value else str(_l("Non"))
 
 
 def _python_type(column):

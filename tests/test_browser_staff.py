@@ -1,0 +1,59 @@
+"""Browser tests: a staff member finds a household in real Chromium; the login page passes axe-core."""
+
+import pytest
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import Household
+from app.services.demo import client_number, seed_demo
+from tests.browser import CHROMIUM_ARGS, LiveServer, chromium_path, serious_violations
+from tests.conftest import PASSWORD, make_app, wipe
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    tmp = tmp_path_factory.mktemp("browser")
+    application = make_app(f"sqlite:///{tmp / 'browser.db'}", tmp)
+    with application.app_context():
+        seed_demo(30, echo=lambda *_: None)
+    with LiveServer(application) as server, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield application, server, browser
+        browser.close()
+    wipe(application)
+
+
+def test_login_page_has_no_serious_accessibility_violation(live):
+    _, server, browser = live
+    for width in (1280, 360):
+        page = browser.new_page(viewport={"width": width, "height": 800})
+        page.goto(f"{server.url}/login/")
+        assert page.locator("h1").inner_text() == "Connexion à votre espace"
+        assert serious_violations(page) == []
+        page.close()
+
+
+def test_staff_logs_in_and_opens_a_household(live):
+    application, server, browser = live
+    with application.app_context():
+        household = db.session.scalar(sa.select(Household).where(Household.client_number == client_number(1)))
+        wanted, name = household.client_number, household.signatory_last_name
+    page = browser.new_page()
+    page.goto(f"{server.url}/")
+    page.get_by_label("Identifiant (adresse e-mail)").fill("gestionnaire@example.org")
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url("**/staffhouseholdview/list/**")
+    page.goto(f"{server.url}/staffhouseholdview/list/?_flt_0_client_number={wanted}")
+    page.locator(f"a[href*='/staffhouseholdview/show/']").first.click()
+    page.wait_for_url("**/staffhouseholdview/show/**")
+    body = page.locator("body").inner_text()
+    assert wanted in body and name in body and "Solde" in body
+    page.get_by_role("link", name="Contrats", exact=True).last.click()
+    leases = page.locator(".tab-pane.active").inner_text()
+    assert "L/" in leases  # the household's leases are listed on its page
+    page.close()
