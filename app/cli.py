@@ -35,6 +35,26 @@ def seed_demo_command(households: int):
         click.echo(f"  {account.email:28} {account.role}")
 
 
+@click.command("scheduler")
+@with_appcontext
+def scheduler_command():
+    """Run the scheduled jobs in this process (production: exactly one such process, beside the web workers)."""
+    import time
+
+    from app.scheduler import start_scheduler
+
+    app = current_app._get_current_object()
+    if start_scheduler(app) is None:
+        raise click.ClickException("another scheduler is already running (lock held): nothing to do")
+    click.echo("Scheduler running; stop with Ctrl+C.")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        click.echo("Scheduler stopped.")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(init_security_command)
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(scheduler_command)

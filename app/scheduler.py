@@ -36,8 +36,8 @@ def jobs() -> list[Job]:
     return []
 
 
-def run_job(app: Flask, job: Job) -> JobRun:
-    """Run one job inside an app context and record the run, whatever happens."""
+def run_job(app: Flask, job: Job) -> int:
+    """Run one job inside an app context and record the run, whatever happens. Returns the run's id."""
     with app.app_context():
         run = JobRun(job_name=job.name, started_at=utcnow(), status=JobStatus.RUNNING)
         db.session.add(run)
@@ -55,7 +55,7 @@ def run_job(app: Flask, job: Job) -> JobRun:
             run.status, run.items = JobStatus.SUCCEEDED, items or 0
         run.finished_at = utcnow()
         db.session.commit()
-        return run
+        return run_id
 
 
 class SchedulerLock:

@@ -273,7 +273,7 @@ def _plan_household(i: int, residence: Residence, today: date) -> dict:
                   typology=typology, floor=floor, surface_m2=surface, street=residence.street, complement=apartment,
                   postcode=residence.postcode, city=residence.city)]
     benefit = money(rng.uniform(0.25, 0.7) * float(rent)) if profile["benefit"] else Decimal("0.00")
-    leases = [{"kind": UnitKind.DWELLING, "row": dict(
+    leases = [{"kind": UnitKind.DWELLING, "slot": 2 * i, "row": dict(
         number=lease_number(2 * i), start_date=start, rent=rent, charges=charges, housing_benefit=benefit,
         deposit=rent, created_at=_utc(start))}]
     if profile["parking"]:
@@ -282,7 +282,7 @@ def _plan_household(i: int, residence: Residence, today: date) -> dict:
                           kind=UnitKind.PARKING, street=residence.street, complement=f"Parking, place {n + 1}",
                           postcode=residence.postcode, city=residence.city))
         parking_rent = money(rng.choice([18, 22, 25, 30, 35]))
-        leases.append({"kind": UnitKind.PARKING, "row": dict(
+        leases.append({"kind": UnitKind.PARKING, "slot": 2 * i + 1, "row": dict(
             number=lease_number(2 * i + 1), start_date=parking_start, rent=parking_rent, charges=Decimal("0.00"),
             housing_benefit=Decimal("0.00"), deposit=parking_rent, created_at=_utc(parking_start))})
     situation = rng.choice(list(ProfessionalSituation))
@@ -390,7 +390,8 @@ def _payment(builder, plan, lease, period, key, label_month, amount, missed, man
     if method == "card":
         builder.add(PaymentTransaction, household_id=plan["household_id"], lease_id=lease["id"],
                     order_id=f"EL{plan['household']['client_number']}{lease['row']['number']}{period:%y%m}",
-                    trans_id=f"{rng.randint(0, 899999):06d}", trans_day=pay_day, amount=amount, currency="978",
+                    # unique per UTC day: a lease pays at most once a month
+                    trans_id=f"{lease['slot'] % 900_000:06d}", trans_day=pay_day, amount=amount, currency="978",
                     ctx_mode="TEST", status=PaymentStatus.PAID, bank_status="CAPTURED", bank_result="00",
                     trans_uuid=f"{rng.getrandbits(128):032x}", notified_at=_utc(pay_day, 14),
                     created_at=_utc(pay_day, 13))

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from flask_appbuilder import ModelView
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from sqlalchemy.orm import selectinload
 from flask_babel import lazy_gettext as _l
 from wtforms.validators import DataRequired, Optional as OptionalValidator
 
@@ -66,6 +67,16 @@ LABELS = {
 }
 
 
+class EagerInterface(SQLAInterface):
+    """Loads the many-to-one relations a list shows with one query each, instead of one query per row."""
+
+    eager: tuple[str, ...] = ()
+
+    def apply_all(self, query, *args, **kwargs):
+        query = super().apply_all(query, *args, **kwargs)
+        return query.options(*(selectinload(getattr(self.obj, name)) for name in self.eager))
+
+
 class StaffModelView(ModelView):
     """Base of the staff screens: French labels, Babel-formatted amounts and dates, translated enum selects."""
 
@@ -77,6 +88,7 @@ class StaffModelView(ModelView):
     def _init_properties(self):
         self.label_columns = dict(LABELS, **(self.label_columns or {}))
         super()._init_properties()
+        self.datamodel.eager = tuple(c for c in self.list_columns if self.datamodel.is_relation_many_to_one(c))
         columns = self.datamodel.list_columns
         for name, column in columns.items():
             python_type = _python_type(column)
@@ -142,7 +154,7 @@ def _check_lease_of_household(item) -> None:
 
 
 class StaffAgencyView(StaffModelView):
-    datamodel = SQLAInterface(Agency)
+    datamodel = EagerInterface(Agency)
     list_title = _l("Agences")
     show_title = add_title = edit_title = _l("Agence")
     list_columns = ["code", "name", "city", "phone", "email"]
@@ -153,7 +165,7 @@ class StaffAgencyView(StaffModelView):
 
 
 class StaffResidenceView(StaffModelView):
-    datamodel = SQLAInterface(Residence)
+    datamodel = EagerInterface(Residence)
     list_title = _l("Résidences")
     show_title = add_title = edit_title = _l("Résidence")
     list_columns = ["code", "name", "street", "city", "agency"]
@@ -164,7 +176,7 @@ class StaffResidenceView(StaffModelView):
 
 
 class StaffUnitView(StaffModelView):
-    datamodel = SQLAInterface(Unit)
+    datamodel = EagerInterface(Unit)
     list_title = _l("Lots")
     show_title = add_title = edit_title = _l("Lot")
     list_columns = ["reference", "kind", "typology", "street", "complement", "city", "residence"]
@@ -175,7 +187,7 @@ class StaffUnitView(StaffModelView):
 
 
 class StaffLeaseView(StaffModelView):
-    datamodel = SQLAInterface(Lease)
+    datamodel = EagerInterface(Lease)
     list_title = _l("Contrats")
     show_title = add_title = edit_title = _l("Contrat")
     list_columns = ["display_number", "household", "unit", "start_date", "end_date", "rent", "charges"]
@@ -193,7 +205,7 @@ class StaffLeaseView(StaffModelView):
 
 
 class StaffOccupantView(StaffModelView):
-    datamodel = SQLAInterface(Occupant)
+    datamodel = EagerInterface(Occupant)
     list_title = _l("Occupants")
     show_title = add_title = edit_title = _l("Occupant")
     list_columns = ["last_name", "first_name", "relation", "household", "arrival_date", "departure_date"]
@@ -213,7 +225,7 @@ class StaffOccupantView(StaffModelView):
 class StaffLedgerEntryView(StaffModelView):
     """The rent account is append-only: a mistake is corrected by a new entry, never by editing one."""
 
-    datamodel = SQLAInterface(LedgerEntry)
+    datamodel = EagerInterface(LedgerEntry)
     list_title = _l("Écritures du compte locataire")
     show_title = add_title = _l("Écriture")
     list_columns = ["entry_date", "household", "lease", "kind", "label", "signed_amount", "period", "due_date"]
@@ -235,7 +247,7 @@ class StaffLedgerEntryView(StaffModelView):
 
 
 class StaffDocumentView(StaffModelView):
-    datamodel = SQLAInterface(Document)
+    datamodel = EagerInterface(Document)
     list_title = _l("Documents")
     show_title = _l("Document")
     list_columns = ["created_at", "household", "lease", "kind", "period", "title"]
@@ -246,7 +258,7 @@ class StaffDocumentView(StaffModelView):
 
 
 class StaffInsuranceView(StaffModelView):
-    datamodel = SQLAInterface(InsuranceCertificate)
+    datamodel = EagerInterface(InsuranceCertificate)
     list_title = _l("Attestations d'assurance")
     show_title = _l("Attestation d'assurance")
     list_columns = ["created_at", "household", "insurer", "policy_number", "start_date", "end_date", "status"]
@@ -258,7 +270,7 @@ class StaffInsuranceView(StaffModelView):
 
 
 class StaffMandateView(StaffModelView):
-    datamodel = SQLAInterface(DirectDebitMandate)
+    datamodel = EagerInterface(DirectDebitMandate)
     list_title = _l("Mandats de prélèvement")
     show_title = _l("Mandat de prélèvement")
     list_columns = ["reference", "household", "lease", "masked_iban", "debit_day", "status", "created_at"]
@@ -271,7 +283,7 @@ class StaffMandateView(StaffModelView):
 
 
 class StaffPaymentView(StaffModelView):
-    datamodel = SQLAInterface(PaymentTransaction)
+    datamodel = EagerInterface(PaymentTransaction)
     list_title = _l("Paiements par carte")
     show_title = _l("Paiement par carte")
     list_columns = ["created_at", "order_id", "household", "amount", "status", "bank_status"]
@@ -284,7 +296,7 @@ class StaffPaymentView(StaffModelView):
 
 
 class StaffRequestEventView(StaffModelView):
-    datamodel = SQLAInterface(RequestEvent)
+    datamodel = EagerInterface(RequestEvent)
     list_title = _l("Historique de la demande")
     show_title = _l("Étape de la demande")
     list_columns = ["created_at", "kind", "author_side", "author", "body", "new_status"]
@@ -293,7 +305,7 @@ class StaffRequestEventView(StaffModelView):
 
 
 class StaffRequestView(StaffModelView):
-    datamodel = SQLAInterface(TenantRequest)
+    datamodel = EagerInterface(TenantRequest)
     list_title = _l("Demandes")
     show_title = _l("Demande")
     list_columns = ["number", "created_at", "household", "agency", "category", "status", "assigned_to"]
@@ -307,7 +319,7 @@ class StaffRequestView(StaffModelView):
 
 
 class StaffTenantAccountView(StaffModelView):
-    datamodel = SQLAInterface(TenantAccount)
+    datamodel = EagerInterface(TenantAccount)
     list_title = _l("Comptes de l'espace locataire")
     show_title = _l("Compte de l'espace locataire")
     list_columns = ["household", "user.email", "activated_at", "last_seen_at"]
@@ -317,7 +329,7 @@ class StaffTenantAccountView(StaffModelView):
 
 
 class StaffHouseholdView(StaffModelView):
-    datamodel = SQLAInterface(Household)
+    datamodel = EagerInterface(Household)
     list_title = _l("Foyers")
     show_title = add_title = edit_title = _l("Foyer")
     list_columns = ["client_number", "signatory_last_name", "signatory_first_name", "billing_city", "email",
@@ -343,7 +355,7 @@ class StaffHouseholdView(StaffModelView):
 
 
 class StaffJobRunView(StaffModelView):
-    datamodel = SQLAInterface(JobRun)
+    datamodel = EagerInterface(JobRun)
     list_title = _l("Traitements planifiés")
     show_title = _l("Traitement planifié")
     list_columns = ["job_name", "started_at", "finished_at", "status", "items", "errors"]
