@@ -103,6 +103,7 @@ class BaseConfig:
     AUTH_USER_REGISTRATION = False
     AUTH_RATE_LIMITED = True
     AUTH_RATE_LIMIT = env("AUTH_RATE_LIMIT", "10 per 5 minute")
+    ACCOUNT_FORMS_RATE_LIMIT = env("ACCOUNT_FORMS_RATE_LIMIT", "20 per hour")
 
     # Languages: French first, English second.
     BABEL_DEFAULT_LOCALE = "fr"

@@ -43,6 +43,11 @@ def create_app(config: BaseConfig | None = None, **overrides) -> Flask:
 
         register_views(appbuilder)
 
+    from app.security import enforce_session_version, is_tenant
+
+    app.before_request(enforce_session_version)
+    app.context_processor(lambda: {"is_tenant": is_tenant})
+
     from app import cli
 
     cli.init_app(app)

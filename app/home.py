@@ -9,7 +9,7 @@ from flask_appbuilder import IndexView, expose
 from flask_login import current_user
 
 from app.security import current_household, is_staff
-from app.services import ledger
+from app.services import accounts, ledger
 
 
 class HomeIndexView(IndexView):
@@ -31,4 +31,5 @@ class HomeIndexView(IndexView):
             today=today,
             balance=ledger.household_balance(household.id),
             overdue=ledger.household_overdue(household.id, today),
+            deactivation=accounts.deactivation_date(household),
         )

@@ -63,7 +63,14 @@ def add_security_headers(response):
     return response
 
 
+def too_many_requests(error):
+    from flask import render_template
+
+    return render_template("errors_429.html", appbuilder=current_app.appbuilder), 429
+
+
 def init_app(app: Flask) -> None:
+    app.register_error_handler(429, too_many_requests)
     app.register_blueprint(health_bp)
     app.context_processor(lambda: {"csp_nonce": csp_nonce, "get_locale": get_locale})
     app.after_request(add_security_headers)

@@ -734,23 +734,87 @@ class Attachment(StoredFileMixin, TimestampMixin, Model):
 class TenantAccount(TimestampMixin, Model):
     """The link between a portal user and its household: one account per household, one household per user.
 
-    `session_version` is copied into the session at login; bumping it ends every open session.
+    `activated_at` stays empty until the tenant follows the activation link; `locale` is the language of the
+    messages sent to the tenant.
     """
 
     __tablename__ = "tenant_account"
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("ab_user.id"), unique=True, nullable=False)
     household_id: Mapped[int] = mapped_column(sa.ForeignKey("household.id"), unique=True, nullable=False)
-    session_version: Mapped[int] = mapped_column(sa.Integer, default=1, nullable=False)
     activated_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    last_seen_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    deactivation_notice_on: Mapped[Optional[date]] = mapped_column(sa.Date)
+    locale: Mapped[str] = mapped_column(sa.String(5), nullable=False, default="fr", server_default="fr")
 
     user: Mapped[User] = relationship()
     household: Mapped[Household] = relationship(back_populates="account")
 
     def __str__(self) -> str:
         return self.user.email if self.user else str(self.household_id)
+
+
+class UserSessionState(Model):
+    """Per-user session version, copied into the session at login and checked on every request: bumping it
+    (password change or reset, closing, deactivation) ends every open session of that user."""
+
+    __tablename__ = "user_session_state"
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("ab_user.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=1)
+    password_changed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+
+class TokenPurpose(LabelledEnum):
+    ACTIVATION = "activation"
+    PASSWORD_RESET = "password_reset"
+    EMAIL_CHANGE = "email_change"
+
+    @classmethod
+    def _labels(cls):
+        return {"ACTIVATION": _l("Activation du compte"), "PASSWORD_RESET": _l("Nouveau mot de passe"),
+                "EMAIL_CHANGE": _l("Changement d'adresse e-mail")}
+
+
+class AccountToken(TimestampMixin, Model):
+    """A single-use link sent by email. Only the SHA-256 of the random token is stored, so a database leak does
+    not leak usable links, and a link cannot be forged or altered."""
+
+    __tablename__ = "account_token"
+    __table_args__ = (sa.Index("ix_account_token_expires", "expires_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("ab_user.id", ondelete="CASCADE"), index=True, nullable=False)
+    purpose: Mapped[TokenPurpose] = mapped_column(enum_column(TokenPurpose), nullable=False)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    new_email: Mapped[Optional[str]] = mapped_column(sa.String(254))
+
+    user: Mapped[User] = relationship()
+
+
+class Throttle(Model):
+    """Failed attempts per key (an account's email, a client number), shared by every web process."""
+
+    __tablename__ = "throttle"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(300), unique=True, nullable=False)
+    failures: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    locked_until: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+
+class OutgoingMail(TimestampMixin, Model):
+    """A message queued in the same transaction as the use case that sends it, delivered right after the
+    response (and retried by a job), so a request never waits on SMTP and never sends for a rolled-back change."""
+
+    __tablename__ = "outgoing_mail"
+    __table_args__ = (sa.Index("ix_outgoing_mail_pending", "sent_at", "attempts"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recipient: Mapped[str] = mapped_column(sa.String(254), nullable=False)
+    subject: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    text_body: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    html_body: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+    last_error: Mapped[Optional[str]] = mapped_column(sa.Text)
 
 
 class JobRun(Model):

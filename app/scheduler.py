@@ -33,7 +33,14 @@ class Job:
 
 def jobs() -> list[Job]:
     """The table of jobs. Each function is a service call, idempotent in the database."""
-    return []
+    from app.mail import deliver_pending
+    from app.services import accounts
+
+    return [
+        Job("deliver_mail", CronTrigger(minute="*"), deliver_pending),
+        Job("deactivate_moved_out", CronTrigger(hour=2, minute=30), lambda: accounts.deactivate_moved_out(utcnow())),
+        Job("purge_expired_links", CronTrigger(hour=3, minute=0), lambda: accounts.purge_expired(utcnow())),
+    ]
 
 
 def run_job(app: Flask, job: Job) -> int:

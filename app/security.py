@@ -109,9 +109,15 @@ class DisabledSecurityApi(SecurityApi):
 
 
 class PortalSecurityManager(SecurityManager):
-    """Flask-AppBuilder's security manager, with the portal's roles."""
+    """Flask-AppBuilder's security manager, with the portal's roles and login page."""
 
     security_api = DisabledSecurityApi
+
+    @property
+    def authdbview(self):
+        from app.tenant.account_views import PortalAuthDBView
+
+        return PortalAuthDBView
 
     def sync_roles_and_permissions(self) -> None:
         """Create the roles and one permission row per view and menu (run after each migration)."""
@@ -119,3 +125,22 @@ class PortalSecurityManager(SecurityManager):
             self.add_role(name)
         self.appbuilder.add_permissions(update_perms=True)
         db.session.commit()
+
+
+def enforce_session_version():
+    """End a session whose version is older than the user's (password changed or reset, account closed or
+    deactivated): checked on every request, one primary-key lookup."""
+    from flask import flash, redirect, request, session, url_for
+    from flask_babel import lazy_gettext as _l
+    from flask_login import logout_user
+
+    from app.services.accounts import session_version
+
+    if request.endpoint in ("static", "appbuilder.static", "health.health") or not current_user.is_authenticated:
+        return None
+    if session.get("_sv") != session_version(current_user.id) or not current_user.is_active:
+        logout_user()
+        session.clear()
+        flash(_l("Votre session a pris fin. Reconnectez-vous."), "info")
+        return redirect(url_for("PortalAuthDBView.login"))
+    return None

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from flask_appbuilder import AppBuilder
 from flask_babel import lazy_gettext as _l
 
 from app.staff import views as staff
+from app.tenant.account_views import AccountView
+from app.tenant.profile_views import TenantProfileView
 
 # (view, menu name, label, icon, category)
 STAFF_MENU = [
@@ -39,3 +42,10 @@ def register_views(appbuilder: AppBuilder) -> None:
         appbuilder.add_view(view, name, label=label, icon=icon, category=category,
                             category_label=STAFF_CATEGORIES[category])
     appbuilder.add_view_no_menu(staff.StaffRequestEventView)
+
+    account_view = appbuilder.add_view_no_menu(AccountView)
+    # Registration and recovery forms: per-address limit on submissions (the per-account and per-client-number
+    # throttles live in the database, see app.services.throttle).
+    appbuilder.sm.limiter.limit(lambda: current_app.config["ACCOUNT_FORMS_RATE_LIMIT"], methods=["POST"])(
+        account_view.blueprint)
+    appbuilder.add_view_no_menu(TenantProfileView)

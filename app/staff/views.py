@@ -9,7 +9,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+from flask import flash, redirect
 from flask_appbuilder import ModelView
+from flask_appbuilder.actions import action
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from sqlalchemy.orm import selectinload
 from flask_babel import lazy_gettext as _l
@@ -18,8 +20,9 @@ from wtforms.validators import DataRequired, Optional as OptionalValidator
 from app import formatting
 from app.models import (
     Agency, DirectDebitMandate, Document, Household, InsuranceCertificate, JobRun, LabelledEnum, Lease, LedgerEntry,
-    Occupant, PaymentTransaction, RequestEvent, Residence, TenantAccount, TenantRequest, Unit,
+    Occupant, PaymentTransaction, RequestEvent, Residence, TenantAccount, TenantRequest, Unit, utcnow,
 )
+from app.services import accounts
 from app.staff.fields import EnumSelectField, NaturalKeyField
 
 READ_ONLY = ["can_list", "can_show"]
@@ -58,7 +61,7 @@ LABELS = {
     "updated_at": _l("Mise à jour"), "resolved_at": _l("Résolue le"), "rating": _l("Note"),
     "request": _l("Demande"), "author_side": _l("Auteur"), "author": _l("Agent"), "body": _l("Message"),
     "old_status": _l("Ancien statut"), "new_status": _l("Nouveau statut"), "user": _l("Utilisateur"),
-    "last_seen_at": _l("Dernière visite"), "job_name": _l("Traitement"), "started_at": _l("Début"),
+    "user.last_login": _l("Dernière connexion"), "user.active": _l("Actif"), "locale": _l("Langue"), "job_name": _l("Traitement"), "started_at": _l("Début"),
     "finished_at": _l("Fin"), "items": _l("Éléments traités"), "errors": _l("Erreurs"), "message": _l("Message"),
     "display_number": _l("Numéro"), "signatory_name": _l("Signataire"), "balance": _l("Solde"),
     "account_status": _l("Espace locataire"), "signed_amount": _l("Montant"), "user.email": _l("Identifiant"),
@@ -319,13 +322,34 @@ class StaffRequestView(StaffModelView):
 
 
 class StaffTenantAccountView(StaffModelView):
+    """Staff see whether and when a household's account was activated and last used; they can resend the
+    activation email or disable the account, never see or set a password."""
+
     datamodel = EagerInterface(TenantAccount)
     list_title = _l("Comptes de l'espace locataire")
     show_title = _l("Compte de l'espace locataire")
-    list_columns = ["household", "user.email", "activated_at", "last_seen_at"]
-    search_columns = ["activated_at", "last_seen_at"]
-    show_columns = ["household", "user.email", "activated_at", "last_seen_at", "created_at"]
-    base_permissions = READ_ONLY
+    list_columns = ["household", "user.email", "user.active", "activated_at", "user.last_login"]
+    search_columns = ["activated_at", "created_at"]
+    show_columns = ["household", "user.email", "user.active", "activated_at", "user.last_login", "locale",
+                    "created_at"]
+    base_permissions = READ_ONLY + ["can_resend_activation", "can_disable"]
+
+    @action("resend_activation", _l("Renvoyer l'e-mail d'activation"),
+            _l("Renvoyer l'e-mail d'activation à ces comptes ?"), "fa-envelope")
+    def resend_activation(self, items):
+        items = items if isinstance(items, list) else [items]
+        sent = sum(accounts.staff_resend_activation(account, utcnow()) for account in items)
+        flash(_l("E-mail d'activation renvoyé à %(count)s compte(s) en attente.", count=sent), "info")
+        return redirect(self.get_redirect())
+
+    @action("disable", _l("Désactiver le compte"), _l("Désactiver ces comptes ? Leurs sessions seront fermées."),
+            "fa-ban")
+    def disable(self, items):
+        items = items if isinstance(items, list) else [items]
+        for account in items:
+            accounts.staff_disable(account, utcnow())
+        flash(_l("%(count)s compte(s) désactivé(s).", count=len(items)), "info")
+        return redirect(self.get_redirect())
 
 
 class StaffHouseholdView(StaffModelView):

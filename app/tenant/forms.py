@@ -1,0 +1,84 @@
+"""Forms of the tenant's account pages. Labels and messages are plain French; CSRF comes with FlaskForm."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TelField
+from wtforms.validators import DataRequired, Email, Length, Optional
+
+from app.models import ProfessionalSituation
+from app.services.passwords import MAX_LENGTH, POLICY_TEXT
+
+REQUIRED = _l("Ce champ est obligatoire.")
+EMAIL_INVALID = _l("Saisissez une adresse e-mail valide, par exemple nom@exemple.fr.")
+
+
+def _required():
+    return DataRequired(message=REQUIRED)
+
+
+def _password(label):
+    return PasswordField(label, validators=[_required(), Length(max=MAX_LENGTH)], description=POLICY_TEXT)
+
+
+class RegisterForm(FlaskForm):
+    reference = StringField(_l("Numéro client"), validators=[_required(), Length(max=20)],
+                            description=_l("8 chiffres, indiqué sur votre avis d'échéance. Vous pouvez aussi "
+                                           "saisir votre numéro de contrat (L/123456)."))
+    surname = StringField(_l("Nom du signataire du bail"), validators=[_required(), Length(max=100)])
+    email = EmailField(_l("Adresse e-mail"), validators=[_required(), Email(message=EMAIL_INVALID),
+                                                         Length(max=254)],
+                       description=_l("Elle sera votre identifiant de connexion."))
+    password = _password(_l("Mot de passe"))
+    confirm = PasswordField(_l("Confirmation du mot de passe"), validators=[_required()])
+    terms = BooleanField(_l("J'accepte les conditions d'utilisation"),
+                         validators=[DataRequired(message=_l("Vous devez accepter les conditions d'utilisation."))])
+
+
+class EmailOnlyForm(FlaskForm):
+    email = EmailField(_l("Adresse e-mail"), validators=[_required(), Email(message=EMAIL_INVALID),
+                                                         Length(max=254)])
+
+
+class ForgotIdentifierForm(FlaskForm):
+    reference = StringField(_l("Numéro client"), validators=[_required(), Length(max=20)],
+                            description=_l("8 chiffres, indiqué sur votre avis d'échéance."))
+    surname = StringField(_l("Nom du signataire du bail"), validators=[_required(), Length(max=100)])
+
+
+class ResetPasswordForm(FlaskForm):
+    password = _password(_l("Nouveau mot de passe"))
+    confirm = PasswordField(_l("Confirmation du mot de passe"), validators=[_required()])
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("Identifiant (adresse e-mail)"), validators=[_required(), Length(max=254)])
+    password = PasswordField(_l("Mot de passe"), validators=[_required(), Length(max=MAX_LENGTH)])
+
+
+class ContactForm(FlaskForm):
+    phone = TelField(_l("Téléphone"), validators=[Optional(), Length(max=20)],
+                     description=_l("Par exemple 06 12 34 56 78."))
+    professional_situation = SelectField(
+        _l("Situation professionnelle"),
+        choices=lambda: [("", str(_l("Non renseignée")))] + [(m.name, str(m.label)) for m in ProfessionalSituation],
+        validators=[Optional()])
+    paperless = BooleanField(_l("Je souhaite recevoir mes documents (avis d'échéance, quittances) par e-mail"))
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(_l("Mot de passe actuel"), validators=[_required()])
+    password = _password(_l("Nouveau mot de passe"))
+    confirm = PasswordField(_l("Confirmation du nouveau mot de passe"), validators=[_required()])
+
+
+class ChangeEmailForm(FlaskForm):
+    email = EmailField(_l("Nouvelle adresse e-mail"), validators=[_required(), Email(message=EMAIL_INVALID),
+                                                                  Length(max=254)])
+    password = PasswordField(_l("Mot de passe actuel"), validators=[_required()],
+                             description=_l("Pour confirmer que c'est bien vous."))
+
+
+class CloseAccountForm(FlaskForm):
+    password = PasswordField(_l("Mot de passe"), validators=[_required()])
