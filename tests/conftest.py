@@ -158,14 +158,15 @@ def demo(app):
         return ids
 
 
-CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+CSRF_RE = re.compile(r'<input[^>]*name="csrf_token"[^>]*>')
+VALUE_RE = re.compile(r'value="([^"]+)"')
 
 
 def csrf_token(client, url: str) -> str:
     response = client.get(url)
     match = CSRF_RE.search(response.get_data(as_text=True))
     assert match, f"no CSRF token on {url}"
-    return match.group(1)
+    return VALUE_RE.search(match.group(0)).group(1)
 
 
 def login(client, email: str, password: str = PASSWORD):
@@ -185,3 +186,30 @@ def client_for(app, demo):
         return client
 
     return make
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    from tests.mailbox import SMTPServer
+
+    with SMTPServer() as server:
+        yield server
+
+
+@pytest.fixture
+def mailbox(app, smtp_server):
+    """Route the app's mail to the loopback SMTP server for this test; `mailbox.deliver()` sends the queue."""
+    from app.mail import deliver_pending
+
+    saved = {k: app.config.get(k) for k in ("MAIL_SERVER", "MAIL_PORT", "MAIL_USE_TLS")}
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_server.port, MAIL_USE_TLS=False)
+    box = smtp_server.mailbox
+    box.messages.clear()
+
+    def deliver():
+        with app.app_context():
+            return deliver_pending()
+
+    box.deliver = deliver
+    yield box
+    app.config.update(saved)

@@ -13,7 +13,7 @@ from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import no_cache
 from flask_appbuilder.security.views import AuthDBView
 from flask_babel import get_locale
-from flask_babel import lazy_gettext as _l
+from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from app.models import TokenPurpose, utcnow
@@ -69,12 +69,12 @@ class AccountView(BaseView):
             except accounts.AccountError as error:
                 show_error(form, error)
             else:
-                return self._message(_l("Vérifiez votre messagerie"), _l(
+                return self._message(_("Vérifiez votre messagerie"), _(
                     "Nous avons envoyé un e-mail à %(email)s. Cliquez sur le lien qu'il contient dans les 24 heures "
                     "pour activer votre espace.", email=account.user.email),
-                    links=[(url_for("AccountView.resend"), _l("Je n'ai pas reçu l'e-mail"))])
-        return self._form_page(form, _l("Créer mon espace"), submit=_l("Créer mon espace"),
-                               intro=_l("Munissez-vous de votre dernier avis d'échéance : le numéro client y figure."),
+                    links=[(url_for("AccountView.resend"), _("Je n'ai pas reçu l'e-mail"))])
+        return self._form_page(form, _("Créer mon espace"), submit=_("Créer mon espace"),
+                               intro=_("Munissez-vous de votre dernier avis d'échéance : le numéro client y figure."),
                                password_policy=True, terms_link=True)
 
     @expose("/activer/<token>")
@@ -83,19 +83,19 @@ class AccountView(BaseView):
         try:
             accounts.activate(token, utcnow())
         except accounts.TokenError as error:
-            return self._token_problem(error, url_for("AccountView.resend"), _l("Recevoir un nouveau lien"))
-        flash(_l("Votre espace est activé. Connectez-vous avec votre adresse e-mail et votre mot de passe."),
+            return self._token_problem(error, url_for("AccountView.resend"), _("Recevoir un nouveau lien"))
+        flash(_("Votre espace est activé. Connectez-vous avec votre adresse e-mail et votre mot de passe."),
               "success")
         return redirect(url_for("PortalAuthDBView.login"))
 
     def _token_problem(self, error, retry_url, retry_label):
         if error.reason == "expired":
-            return self._message(_l("Ce lien a expiré"), _l("Pour des raisons de sécurité, ce lien n'est plus "
+            return self._message(_("Ce lien a expiré"), _("Pour des raisons de sécurité, ce lien n'est plus "
                                                             "valable. Demandez-en un nouveau."),
                                  links=[(retry_url, retry_label)], status=410)
-        return self._message(_l("Lien non valide"), _l("Ce lien n'est pas valide ou a déjà été utilisé. Si votre "
+        return self._message(_("Lien non valide"), _("Ce lien n'est pas valide ou a déjà été utilisé. Si votre "
                                                        "espace est déjà activé, connectez-vous."),
-                             links=[(url_for("PortalAuthDBView.login"), _l("Se connecter")), (retry_url, retry_label)],
+                             links=[(url_for("PortalAuthDBView.login"), _("Se connecter")), (retry_url, retry_label)],
                              status=404)
 
     @expose("/renvoyer", methods=["GET", "POST"])
@@ -103,35 +103,35 @@ class AccountView(BaseView):
         form = EmailOnlyForm()
         if form.validate_on_submit():
             accounts.resend_activation(form.email.data, utcnow())
-            return self._message(_l("Vérifiez votre messagerie"), _l(
+            return self._message(_("Vérifiez votre messagerie"), _(
                 "Si un espace en attente d'activation correspond à cette adresse, un nouveau lien vient d'y être "
                 "envoyé. Il est valable 24 heures."))
-        return self._form_page(form, _l("Recevoir un nouveau lien d'activation"), submit=_l("Envoyer le lien"))
+        return self._form_page(form, _("Recevoir un nouveau lien d'activation"), submit=_("Envoyer le lien"))
 
     @expose("/identifiant-oublie", methods=["GET", "POST"])
     def forgot_identifier(self):
         form = ForgotIdentifierForm()
         if form.validate_on_submit():
             accounts.remind_identifier(form.reference.data, form.surname.data, utcnow())
-            return self._message(_l("Vérifiez votre messagerie"), _l(
+            return self._message(_("Vérifiez votre messagerie"), _(
                 "Si ces informations correspondent à un contrat, nous avons envoyé votre identifiant à l'adresse "
                 "e-mail connue pour ce foyer."))
-        return self._form_page(form, _l("Identifiant oublié"), submit=_l("Recevoir mon identifiant"))
+        return self._form_page(form, _("Identifiant oublié"), submit=_("Recevoir mon identifiant"))
 
     @expose("/mot-de-passe-oublie", methods=["GET", "POST"])
     def forgot_password(self):
         form = EmailOnlyForm()
         if form.validate_on_submit():
             accounts.request_password_reset(form.email.data, utcnow())
-            return self._message(_l("Vérifiez votre messagerie"), _l(
+            return self._message(_("Vérifiez votre messagerie"), _(
                 "Si un espace correspond à cette adresse, un lien pour choisir un nouveau mot de passe vient d'y "
                 "être envoyé. Il est valable 1 heure."))
-        return self._form_page(form, _l("Mot de passe oublié"), submit=_l("Recevoir un lien"))
+        return self._form_page(form, _("Mot de passe oublié"), submit=_("Recevoir un lien"))
 
     @expose("/nouveau-mot-de-passe/<token>", methods=["GET", "POST"])
     @no_cache
     def reset_password(self, token):
-        retry = (url_for("AccountView.forgot_password"), _l("Recevoir un nouveau lien"))
+        retry = (url_for("AccountView.forgot_password"), _("Recevoir un nouveau lien"))
         try:
             accounts.check_token(token, TokenPurpose.PASSWORD_RESET, utcnow())
         except accounts.TokenError as error:
@@ -145,9 +145,9 @@ class AccountView(BaseView):
             except accounts.AccountError as error:
                 show_error(form, error)
             else:
-                flash(_l("Votre mot de passe est changé. Connectez-vous avec ce nouveau mot de passe."), "success")
+                flash(_("Votre mot de passe est changé. Connectez-vous avec ce nouveau mot de passe."), "success")
                 return redirect(url_for("PortalAuthDBView.login"))
-        return self._form_page(form, _l("Choisir un nouveau mot de passe"), submit=_l("Enregistrer"),
+        return self._form_page(form, _("Choisir un nouveau mot de passe"), submit=_("Enregistrer"),
                                password_policy=True)
 
     @expose("/confirmer-email/<token>")
@@ -156,10 +156,10 @@ class AccountView(BaseView):
         try:
             accounts.confirm_email_change(token, utcnow())
         except accounts.TokenError as error:
-            return self._token_problem(error, url_for("TenantProfileView.index"), _l("Informations personnelles"))
+            return self._token_problem(error, url_for("TenantProfileView.index"), _("Informations personnelles"))
         except accounts.AccountError as error:
-            return self._message(_l("Adresse non modifiée"), error.message, status=409)
-        flash(_l("Votre nouvelle adresse e-mail est enregistrée. Elle est maintenant votre identifiant."), "success")
+            return self._message(_("Adresse non modifiée"), error.message, status=409)
+        flash(_("Votre nouvelle adresse e-mail est enregistrée. Elle est maintenant votre identifiant."), "success")
         return redirect(url_for("HomeIndexView.index"))
 
     @expose("/conditions")
@@ -189,12 +189,12 @@ class PortalAuthDBView(AuthDBView):
                 session["_sv"] = accounts.session_version(user.id)
                 session.permanent = True
                 return redirect(target)
-        return self.render_template(self.login_template, form=form, title=_l("Connexion"),
+        return self.render_template(self.login_template, form=form, title=_("Connexion"),
                                     appbuilder=self.appbuilder)
 
     @expose("/logout/")
     def logout(self):
         logout_user()
         session.clear()
-        flash(_l("Vous êtes déconnecté."), "info")
+        flash(_("Vous êtes déconnecté."), "info")
         return redirect(url_for("PortalAuthDBView.login"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, session, url_for
 from flask_appbuilder import BaseView, expose, has_access
-from flask_babel import lazy_gettext as _l
+from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 
 from app.models import ProfessionalSituation, utcnow
@@ -55,7 +55,7 @@ class TenantProfileView(BaseView):
             except accounts.AccountError as error:
                 show_error(form, error)
             else:
-                flash(_l("Vos coordonnées sont enregistrées."), "success")
+                flash(_("Vos coordonnées sont enregistrées."), "success")
                 return redirect(url_for("TenantProfileView.index"))
         return self._page(status=400, contact=form)
 
@@ -71,7 +71,7 @@ class TenantProfileView(BaseView):
                 show_error(form, error)
             else:
                 session["_sv"] = version  # this session stays open; every other one ends
-                flash(_l("Votre mot de passe est changé. Vos autres sessions ont été fermées."), "success")
+                flash(_("Votre mot de passe est changé. Vos autres sessions ont été fermées."), "success")
                 return redirect(url_for("TenantProfileView.index"))
         return self._page(status=400, password=form)
 
@@ -85,7 +85,7 @@ class TenantProfileView(BaseView):
             except accounts.AccountError as error:
                 show_error(form, error)
             else:
-                flash(_l("Un lien de confirmation a été envoyé à %(email)s. Votre adresse change quand vous "
+                flash(_("Un lien de confirmation a été envoyé à %(email)s. Votre adresse change quand vous "
                          "cliquez sur ce lien.", email=form.email.data.strip().lower()), "success")
                 return redirect(url_for("TenantProfileView.index"))
         return self._page(status=400, email=form)
@@ -102,7 +102,7 @@ class TenantProfileView(BaseView):
             else:
                 logout_user()
                 session.clear()
-                flash(_l("Votre espace locataire est fermé. Vos contrats ne changent pas. Vous pourrez créer un "
+                flash(_("Votre espace locataire est fermé. Vos contrats ne changent pas. Vous pourrez créer un "
                          "nouvel espace quand vous le souhaitez."), "info")
                 return redirect(url_for("PortalAuthDBView.login"))
         return self.render_template("tenant/close.html", form=form, household=self._household())
