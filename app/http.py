@@ -66,7 +66,8 @@ def add_security_headers(response):
 def too_many_requests(error):
     from flask import render_template
 
-    return render_template("errors_429.html", appbuilder=current_app.appbuilder), 429
+    appbuilder = current_app.appbuilder
+    return render_template("errors_429.html", appbuilder=appbuilder, base_template=appbuilder.base_template), 429
 
 
 def init_app(app: Flask) -> None:

@@ -158,7 +158,7 @@ def demo(app):
         return ids
 
 
-CSRF_RE = re.compile(r'<input[^>]*name="csrf_token"[^>]*>')
+CSRF_RE = re.compile(r'<input[^>]*name="(?:[\w-]+-)?csrf_token"[^>]*>')
 VALUE_RE = re.compile(r'value="([^"]+)"')
 
 

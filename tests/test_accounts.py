@@ -298,9 +298,15 @@ def test_password_reset_link_lasts_one_hour(app, demo, mailbox):
 
 # --- profile ------------------------------------------------------------------------------------------------------
 
+PREFIXES = {"/mon-compte/coordonnees": "contact-", "/mon-compte/mot-de-passe": "pw-", "/mon-compte/email": "mail-"}
+
+
 def _profile_post(client, path, **data):
-    data["csrf_token"] = csrf_token(client, "/mon-compte/")
-    return client.post(path, data=data)
+    """Post one of the profile page's forms (each has its own field prefix)."""
+    prefix = PREFIXES.get(path, "")
+    fields = {f"{prefix}{name}": value for name, value in data.items()}
+    fields[f"{prefix}csrf_token"] = csrf_token(client, "/mon-compte/")
+    return client.post(path, data=fields)
 
 
 def test_change_password_needs_the_current_one_and_ends_other_sessions(app, client_for, mailbox):
@@ -356,10 +362,10 @@ def test_contact_details_are_saved_and_forged_fields_ignored(app, client_for, de
 
 def test_profile_changes_need_the_csrf_token(app, client_for, demo):
     client = client_for("locataire@example.org")
-    response = client.post("/mon-compte/coordonnees", data={"phone": "0699999999"})
+    response = client.post("/mon-compte/coordonnees", data={"contact-phone": "0699999999"})
     assert response.status_code == 400
-    response = client.post("/mon-compte/mot-de-passe", data={"current_password": PASSWORD, "password": NEW_PASSWORD,
-                                                            "confirm": NEW_PASSWORD})
+    response = client.post("/mon-compte/mot-de-passe", data={"pw-current_password": PASSWORD,
+                                                            "pw-password": NEW_PASSWORD, "pw-confirm": NEW_PASSWORD})
     assert response.status_code == 400
     with app.app_context():
         assert db.session.get(Household, demo["locataire"]).phone != "06 99 99 99 99"
@@ -450,7 +456,7 @@ def test_tenant_cannot_use_staff_actions(app, client_for, demo):
     with app.app_context():
         active = db.session.scalar(sa.select(TenantAccount.id).join(User).where(User.email == "retard@example.org"))
     tenant = client_for("locataire@example.org")
-    token = csrf_token(tenant, "/mon-compte/")
+    token = csrf_token(tenant, "/mon-compte/fermer")
     response = tenant.post("/stafftenantaccountview/action_post",
                            data={"action": "disable", "rowid": [str(active)], "csrf_token": token})
     assert response.status_code in (302, 403)

@@ -14,6 +14,10 @@ from app.tenant.account_views import show_error
 from app.tenant.forms import ChangeEmailForm, ChangePasswordForm, CloseAccountForm, ContactForm
 
 
+# Three forms share one page: prefixes keep their field ids and names apart.
+CONTACT, PASSWORD, EMAIL = "contact", "pw", "mail"
+
+
 class TenantProfileView(BaseView):
     route_base = "/mon-compte"
     default_view = "index"
@@ -26,15 +30,15 @@ class TenantProfileView(BaseView):
 
     def _page(self, status=200, **forms):
         household = self._household()
-        contact = forms.get("contact") or ContactForm(formdata=None, data={
+        contact = forms.get("contact") or ContactForm(formdata=None, prefix=CONTACT, data={
             "phone": household.phone,
             "professional_situation": household.professional_situation.name if household.professional_situation
             else "",
             "paperless": household.paperless_consent})
         return self.render_template(
             "tenant/profile.html", household=household, contact=contact,
-            password=forms.get("password") or ChangePasswordForm(formdata=None),
-            email=forms.get("email") or ChangeEmailForm(formdata=None),
+            password=forms.get("password") or ChangePasswordForm(formdata=None, prefix=PASSWORD),
+            email=forms.get("email") or ChangeEmailForm(formdata=None, prefix=EMAIL),
             ), status
 
     @expose("/")
@@ -45,7 +49,7 @@ class TenantProfileView(BaseView):
     @expose("/coordonnees", methods=["POST"])
     @has_access
     def contact(self):
-        form = ContactForm()
+        form = ContactForm(prefix=CONTACT)
         if form.validate_on_submit():
             situation = form.professional_situation.data
             try:
@@ -62,7 +66,7 @@ class TenantProfileView(BaseView):
     @expose("/mot-de-passe", methods=["POST"])
     @has_access
     def password(self):
-        form = ChangePasswordForm()
+        form = ChangePasswordForm(prefix=PASSWORD)
         if form.validate_on_submit():
             try:
                 version = accounts.change_password(current_user, form.current_password.data, form.password.data,
@@ -78,7 +82,7 @@ class TenantProfileView(BaseView):
     @expose("/email", methods=["POST"])
     @has_access
     def email(self):
-        form = ChangeEmailForm()
+        form = ChangeEmailForm(prefix=EMAIL)
         if form.validate_on_submit():
             try:
                 accounts.request_email_change(current_user, form.email.data, form.password.data, utcnow())
