@@ -119,6 +119,15 @@ class PortalSecurityManager(SecurityManager):
 
         return PortalAuthDBView
 
+    def reset_password(self, userid, password):
+        """An admin setting a user's password (Flask-AppBuilder's screen) also ends that user's sessions."""
+        from app.models import utcnow
+        from app.services.accounts import bump_session_version
+
+        super().reset_password(userid, password)
+        bump_session_version(userid, utcnow(), password_changed=True)
+        db.session.commit()
+
     def sync_roles_and_permissions(self) -> None:
         """Create the roles and one permission row per view and menu (run after each migration)."""
         for name in (roles.ADMIN, roles.STAFF, roles.TENANT, roles.PUBLIC):

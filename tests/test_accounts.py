@@ -461,3 +461,12 @@ def test_tenant_cannot_use_staff_actions(app, client_for, demo):
                            data={"action": "disable", "rowid": [str(active)], "csrf_token": token})
     assert response.status_code in (302, 403)
     assert login(app.test_client(), "retard@example.org", PASSWORD).status_code == 302
+
+
+def test_admin_setting_a_password_ends_the_users_sessions(app, client_for):
+    tenant = client_for("locataire@example.org")
+    with app.app_context():
+        user = db.session.scalar(sa.select(User).where(User.email == "locataire@example.org"))
+        app.appbuilder.sm.reset_password(user.id, NEW_PASSWORD)
+    assert tenant.get("/mon-compte/").status_code == 302
+    assert login(app.test_client(), "locataire@example.org", NEW_PASSWORD).status_code == 302
