@@ -4,7 +4,6 @@ count their SQL queries. Prints figures; asserts nothing.
     .venv/bin/python scripts/benchmark_seed.py [households]   (default 2000)
 """
 
-import re
 import sys
 import tempfile
 import time

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import threading
 
@@ -41,3 +42,24 @@ def serious_violations(page) -> list[str]:
     results = Axe().run(page)
     return [f"{v['id']} ({v['impact']}): {v['help']} - {[n['target'] for n in v['nodes']][:3]}"
             for v in results.response["violations"] if v.get("impact") in SERIOUS]
+
+
+@contextlib.contextmanager
+def serve_demo(tmp, households: int):
+    """A fresh app on SQLite with a demo landlord, served on loopback, and Chromium: yields (app, server, browser)."""
+    from playwright.sync_api import sync_playwright
+
+    from app.services.demo import seed_demo
+    from tests.conftest import make_app, wipe
+
+    application = make_app(f"sqlite:///{tmp / 'browser.db'}", tmp)
+    with application.app_context():
+        seed_demo(households, echo=lambda *_: None)
+    with LiveServer(application) as server, sync_playwright() as playwright:
+        application.config["PUBLIC_BASE_URL"] = server.url
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            yield application, server, browser
+        finally:
+            browser.close()
+    wipe(application)

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Household
-from app.services.demo import client_number, seed_demo
-from tests.browser import CHROMIUM_ARGS, LiveServer, chromium_path, serious_violations
-from tests.conftest import PASSWORD, make_app, wipe
+from app.services.demo import client_number
+from tests.browser import serious_violations, serve_demo
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
 FIRST_PASSWORD = "Tr0mpette-99!"
@@ -22,18 +22,8 @@ SECOND_PASSWORD = "Clarinette-2027?"
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
-    tmp = tmp_path_factory.mktemp("browser-accounts")
-    application = make_app(f"sqlite:///{tmp / 'browser.db'}", tmp)
-    with application.app_context():
-        seed_demo(5, echo=lambda *_: None)
-    with LiveServer(application) as server, sync_playwright() as playwright:
-        application.config["PUBLIC_BASE_URL"] = server.url
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield application, server, browser
-        browser.close()
-    wipe(application)
+    with serve_demo(tmp_path_factory.mktemp("browser-accounts"), 5) as served:
+        yield served
 
 
 def wait_for_mail(outbox, recipient, timeout=10):

@@ -5,26 +5,17 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import Household
-from app.services.demo import client_number, seed_demo
-from tests.browser import CHROMIUM_ARGS, LiveServer, chromium_path, serious_violations
-from tests.conftest import PASSWORD, make_app, wipe
+from app.services.demo import client_number
+from tests.browser import serious_violations, serve_demo
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    from playwright.sync_api import sync_playwright
-
-    tmp = tmp_path_factory.mktemp("browser")
-    application = make_app(f"sqlite:///{tmp / 'browser.db'}", tmp)
-    with application.app_context():
-        seed_demo(30, echo=lambda *_: None)
-    with LiveServer(application) as server, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield application, server, browser
-        browser.close()
-    wipe(application)
+    with serve_demo(tmp_path_factory.mktemp("browser"), 30) as served:
+        yield served
 
 
 def test_login_page_has_no_serious_accessibility_violation(live):
@@ -49,7 +40,7 @@ def test_staff_logs_in_and_opens_a_household(live):
     page.get_by_role("button", name="Se connecter").click()
     page.wait_for_url("**/staffhouseholdview/list/**")
     page.goto(f"{server.url}/staffhouseholdview/list/?_flt_0_client_number={wanted}")
-    page.locator(f"a[href*='/staffhouseholdview/show/']").first.click()
+    page.locator("a[href*='/staffhouseholdview/show/']").first.click()
     page.wait_for_url("**/staffhouseholdview/show/**")
     body = page.locator("body").inner_text()
     assert wanted in body and name in body and "Solde" in body

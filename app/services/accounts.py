@@ -217,9 +217,7 @@ def register(form: Registration, now: datetime) -> TenantAccount:
     db.session.flush()
     account = TenantAccount(user_id=user.id, household_id=household.id, locale=form.locale, created_at=now)
     db.session.add(account)
-    raw = _issue_token(user, TokenPurpose.ACTIVATION, now, ACTIVATION_TTL)
-    queue_mail(email, "activation", form.locale, name=household.signatory_first_name,
-               link=external_url("AccountView.activate", token=raw), hours=24)
+    _send_activation(user, form.locale, now)
     throttle.clear(key)
     db.session.commit()
     return account
@@ -243,10 +241,14 @@ def resend_activation(email: str, now: datetime) -> None:
     account = _account_of(user) if user else None
     if account is None or account.activated_at is not None or user.active:
         return
-    raw = _issue_token(user, TokenPurpose.ACTIVATION, now, ACTIVATION_TTL)
-    queue_mail(user.email, "activation", account.locale, name=user.first_name,
-               link=external_url("AccountView.activate", token=raw), hours=24)
+    _send_activation(user, account.locale, now)
     db.session.commit()
+
+
+def _send_activation(user: User, locale: str, now: datetime) -> None:
+    raw = _issue_token(user, TokenPurpose.ACTIVATION, now, ACTIVATION_TTL)
+    queue_mail(user.email, "activation", locale, name=user.first_name,
+               link=external_url("AccountView.activate", token=raw), hours=int(ACTIVATION_TTL.total_seconds() // 3600))
 
 
 # --- login ----------------------------------------------------------------------------------------------------
@@ -406,9 +408,7 @@ def _erase_user(user: User, now: datetime) -> None:
 def staff_resend_activation(account: TenantAccount, now: datetime) -> bool:
     if account.activated_at is not None:
         return False
-    raw = _issue_token(account.user, TokenPurpose.ACTIVATION, now, ACTIVATION_TTL)
-    queue_mail(account.user.email, "activation", account.locale, name=account.user.first_name,
-               link=external_url("AccountView.activate", token=raw), hours=24)
+    _send_activation(account.user, account.locale, now)
     db.session.commit()
     return True
 
