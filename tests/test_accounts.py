@@ -470,3 +470,27 @@ def test_admin_setting_a_password_ends_the_users_sessions(app, client_for):
         app.appbuilder.sm.reset_password(user.id, NEW_PASSWORD)
     assert tenant.get("/mon-compte/").status_code == 302
     assert login(app.test_client(), "locataire@example.org", NEW_PASSWORD).status_code == 302
+
+
+def test_registration_is_throttled_per_client_number(app, newcomer):
+    for attempt in range(accounts.REGISTER_LIMIT):
+        register(app.test_client(), newcomer["client_number"], f"Faux{attempt}", email=f"x{attempt}@example.net")
+    page = body(register(app.test_client(), newcomer["client_number"], newcomer["surname"]))
+    assert "Trop de tentatives pour ce numéro. Réessayez après" in page
+    assert account_of(app, newcomer["id"]) is None
+
+
+def test_mail_follows_the_tenants_language_and_escapes_names(app, newcomer, mailbox):
+    with app.app_context():
+        db.session.get(Household, newcomer["id"]).signatory_first_name = "<script>alert(1)</script>"
+        db.session.commit()
+    client = app.test_client()
+    client.get("/lang/en")
+    register(client, newcomer["client_number"], newcomer["surname"])
+    mailbox.deliver()
+    message = mailbox.last_to("nouveau@example.net")
+    assert message["Subject"] == "Activate your tenant account"
+    assert "<script>" not in html_of(message) and "&lt;script&gt;" in html_of(message)
+    with app.app_context():
+        assert db.session.scalar(sa.select(TenantAccount.locale).where(
+            TenantAccount.household_id == newcomer["id"])) == "en"
