@@ -54,7 +54,26 @@ def scheduler_command():
         click.echo("Scheduler stopped.")
 
 
+@click.command("regenerate-documents")
+@click.argument("client_number")
+@click.option("--all", "everything", is_flag=True, help="Also render the documents never downloaded yet.")
+@with_appcontext
+def regenerate_documents_command(client_number: str, everything: bool):
+    """Render again the stored documents of the household CLIENT_NUMBER (8 digits)."""
+    import sqlalchemy as sa
+
+    from app.extensions import db
+    from app.models import Household
+    from app.services.documents import regenerate
+
+    household = db.session.scalar(sa.select(Household).where(Household.client_number == client_number.strip()))
+    if household is None:
+        raise click.BadParameter(f"no household has the client number {client_number!r}", param_hint="CLIENT_NUMBER")
+    click.echo(f"{regenerate(household.id, everything)} documents rendered again for household {household.client_number}.")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(init_security_command)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(scheduler_command)
+    app.cli.add_command(regenerate_documents_command)

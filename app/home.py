@@ -1,15 +1,21 @@
-"""The portal's front door: `/` sends each role where it works."""
+"""The portal's front door: `/` sends each role where it works; for a tenant it is the « Accueil » page."""
 
 from __future__ import annotations
 
 from datetime import date
 
+import sqlalchemy as sa
 from flask import redirect, url_for
 from flask_appbuilder import IndexView, expose
 from flask_login import current_user
 
+from app.extensions import db
+from app.models import Document, LedgerEntry
 from app.security import current_household, is_staff
-from app.services import accounts, ledger
+from app.services import accounts, ledger, requests
+from app.tenant.pages import insurance_status
+
+RECENT = 3
 
 
 class HomeIndexView(IndexView):
@@ -25,11 +31,19 @@ class HomeIndexView(IndexView):
         if household is None:
             return redirect(self.appbuilder.get_url_for_logout)
         today = date.today()
+        all_requests = requests.household_requests(household.id)
+        insurance, certificate = insurance_status(household, today)
+        payments = db.session.scalars(sa.select(LedgerEntry).where(
+            LedgerEntry.household_id == household.id, LedgerEntry.kind.in_(ledger.TENANT_PAYMENT_KINDS))
+            .order_by(LedgerEntry.entry_date.desc(), LedgerEntry.id.desc()).limit(RECENT)).all()
+        latest_documents = db.session.scalars(sa.select(Document).where(Document.household_id == household.id)
+                                              .order_by(Document.created_at.desc()).limit(RECENT)).all()
         return self.render_template(
-            self.index_template,
-            household=household,
-            today=today,
+            self.index_template, household=household, today=today,
             balance=ledger.household_balance(household.id),
             overdue=ledger.household_overdue(household.id, today),
             deactivation=accounts.deactivation_date(household),
+            pending=[r for r in all_requests if r.status in requests.OPEN_STATUSES],
+            request_count=len(all_requests), payments=payments, latest_documents=latest_documents,
+            insurance=insurance, certificate=certificate,
         )

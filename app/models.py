@@ -681,6 +681,8 @@ class TenantRequest(TimestampMixin, Model):
     status: Mapped[RequestStatus] = mapped_column(enum_column(RequestStatus), nullable=False,
                                                   default=RequestStatus.SUBMITTED)
     assigned_to_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("ab_user.id"))
+    # Structured data of an administrative request (an occupant arriving or leaving), applied when staff accept.
+    payload: Mapped[Optional[dict]] = mapped_column(sa.JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
     resolved_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     rating: Mapped[Optional[int]] = mapped_column(sa.SmallInteger)
@@ -750,6 +752,72 @@ class TenantAccount(TimestampMixin, Model):
 
     def __str__(self) -> str:
         return self.user.email if self.user else str(self.household_id)
+
+
+class ChargeStatement(TimestampMixin, Model):
+    """The yearly charge regularisation of a dwelling lease (« décompte par nature de charges »)."""
+
+    __tablename__ = "charge_statement"
+    __table_args__ = (sa.UniqueConstraint("lease_id", "year", name="uq_charge_statement_lease_year"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(sa.ForeignKey("household.id"), index=True, nullable=False)
+    lease_id: Mapped[int] = mapped_column(sa.ForeignKey("lease.id"), nullable=False)
+    year: Mapped[int] = mapped_column(sa.SmallInteger, nullable=False)
+    days_occupied: Mapped[int] = mapped_column(sa.SmallInteger, nullable=False, default=365)
+
+    lease: Mapped[Lease] = relationship()
+    lines: Mapped[list["ChargeStatementLine"]] = relationship(back_populates="statement",
+                                                              order_by="ChargeStatementLine.id")
+
+    @property
+    def total_share(self) -> Decimal:
+        return sum((line.tenant_share for line in self.lines), ZERO)
+
+    @property
+    def total_provisions(self) -> Decimal:
+        return sum((line.provisions_paid for line in self.lines), ZERO)
+
+    @property
+    def balance(self) -> Decimal:
+        """Positive: the tenant owes it; negative: refunded to the tenant."""
+        return self.total_share - self.total_provisions
+
+
+class ChargeStatementLine(Model):
+    """One nature of recoverable charge (décret 82-955): the building's expense, the split key, the tenant's share
+    and the provisions the tenant already paid for it."""
+
+    __tablename__ = "charge_statement_line"
+    __table_args__ = (
+        sa.CheckConstraint("building_expense >= 0 AND tenant_share >= 0 AND provisions_paid >= 0",
+                           name="ck_charge_line_amounts"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    statement_id: Mapped[int] = mapped_column(sa.ForeignKey("charge_statement.id"), index=True, nullable=False)
+    nature: Mapped[str] = mapped_column(sa.String(120), nullable=False)
+    split_key: Mapped[str] = mapped_column(sa.String(120), nullable=False)
+    building_expense: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+    tenant_share: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+    provisions_paid: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+
+    statement: Mapped[ChargeStatement] = relationship(back_populates="lines")
+
+    @property
+    def balance(self) -> Decimal:
+        return self.tenant_share - self.provisions_paid
+
+
+class RentCertificate(TimestampMixin, Model):
+    """An « attestation de loyer à jour » issued to a household; anyone holding its code can check it."""
+
+    __tablename__ = "rent_certificate"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(sa.ForeignKey("household.id"), index=True, nullable=False)
+    code: Mapped[str] = mapped_column(sa.String(20), unique=True, nullable=False)
+    holder_name: Mapped[str] = mapped_column(sa.String(220), nullable=False)
+    issued_on: Mapped[date] = mapped_column(sa.Date, nullable=False)
+
+    household: Mapped[Household] = relationship()
 
 
 class UserSessionState(Model):

@@ -8,6 +8,9 @@ from flask_babel import lazy_gettext as _l
 
 from app.staff import views as staff
 from app.tenant.account_views import AccountView
+from app.tenant.pages import (
+    CertificateCheckView, TenantContractView, TenantDocumentsView, TenantPaymentView, TenantRequestsView,
+)
 from app.tenant.profile_views import TenantProfileView
 
 # (view, menu name, label, icon, category)
@@ -48,4 +51,6 @@ def register_views(appbuilder: AppBuilder) -> None:
     # throttles live in the database, see app.services.throttle).
     appbuilder.sm.limiter.limit(lambda: current_app.config["ACCOUNT_FORMS_RATE_LIMIT"], methods=["POST"])(
         account_view.blueprint)
-    appbuilder.add_view_no_menu(TenantProfileView)
+    for view in (TenantProfileView, TenantContractView, TenantDocumentsView, TenantPaymentView, TenantRequestsView,
+                 CertificateCheckView):
+        appbuilder.add_view_no_menu(view)

@@ -24,7 +24,8 @@ STAFF_OWN_ACCOUNT = {"UserDBModelView.userinfo", "UserInfoEditView.this_form_get
 # Mutations through GET are refused by Flask-AppBuilder when CSRF is on; they are checked in test_staff.py.
 NOT_BROWSED = {"delete", "action", "download", "action_post"}
 PUBLIC_GET = {"static", "appbuilder.static", "health.health", "AccountView.register", "AccountView.resend",
-              "AccountView.forgot_identifier", "AccountView.forgot_password", "AccountView.terms"}
+              "AccountView.forgot_identifier", "AccountView.forgot_password", "AccountView.terms",
+              "CertificateCheckView.check"}
 # Public pages behind an emailed link: a made-up token is a 404 for everyone.
 PUBLIC_TOKEN = {"AccountView.activate", "AccountView.reset_password", "AccountView.confirm_email"}
 GONE = "gone"
@@ -77,6 +78,23 @@ def first_pk(app, view: str):
         return db.session.scalar(sa.select(model.id).order_by(model.id).limit(1))
 
 
+def tenant_document_values(app) -> dict:
+    """A document, a lease and a fully paid month of the demo tenant `locataire@example.org`."""
+    from app.models import Document, Household, Lease, TenantAccount
+    from app.services import ledger
+
+    with app.app_context():
+        household_id = db.session.scalar(sa.select(TenantAccount.household_id).join(
+            TenantAccount.user).where(sa.text("ab_user.email = 'locataire@example.org'")))
+        lease = db.session.scalar(sa.select(Lease).where(Lease.household_id == household_id).order_by(Lease.id))
+        document_id = db.session.scalar(sa.select(Document.id).where(Document.household_id == household_id)
+                                        .order_by(Document.id))
+        statuses = ledger.month_statuses(ledger.lease_entries([lease.id]))
+        period = max(p for (lease_id, p), status in statuses.items() if status.settled)
+        assert db.session.get(Household, household_id) is not None
+        return {"document_id": document_id, "lease_id": lease.id, "period": period}
+
+
 def browsable_rules(app):
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.endpoint):
         view, method = view_and_method(rule.endpoint)
@@ -97,6 +115,8 @@ def build_url(app, rule) -> str | None:
             if values["pk"] is None:
                 assert rule.endpoint.startswith("UserGroupModelView."), f"no row to browse for {rule.endpoint}"
                 return None
+        elif argument in ("document_id", "lease_id", "period"):
+            values.update(tenant_document_values(app))
         elif argument == "token":
             values["token"] = "made-up-token-0123456789"
         elif argument == "filename":

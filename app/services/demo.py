@@ -22,7 +22,7 @@ from schwifty import IBAN
 from app import roles
 from app.extensions import db
 from app.models import (
-    Agency, AuthorSide, Civility, Direction, DirectDebitMandate, Document, DocumentKind, EntryKind, EventKind,
+    Agency, AuthorSide, ChargeStatement, ChargeStatementLine, Civility, Direction, DirectDebitMandate, Document, DocumentKind, EntryKind, EventKind,
     Household, InsuranceCertificate, Lease, LedgerEntry, MandateStatus, Occupant, OccupantRelation, PaymentStatus,
     PaymentTransaction, ProfessionalSituation, RequestCategory, RequestEvent, RequestStatus, Residence,
     ReviewStatus, TenantAccount, TenantRequest, Unit, UnitKind,
@@ -242,6 +242,17 @@ def _insert_households(indexes: list[int], residences: dict[int, Residence], age
         if builder.rows.get(model):
             db.session.execute(sa.insert(model), builder.rows[model])
     _insert_requests(builder)
+    _insert_statements(builder)
+
+
+def _insert_statements(builder: DemoBuilder) -> None:
+    plans = builder.rows.get("statements", [])
+    if not plans:
+        return
+    ids = db.session.scalars(sa.insert(ChargeStatement).returning(ChargeStatement.id, sort_by_parameter_order=True),
+                             [row for row, _ in plans]).all()
+    db.session.execute(sa.insert(ChargeStatementLine),
+                       [dict(line, statement_id=sid) for (_, lines), sid in zip(plans, ids) for line in lines])
 
 
 def _plan_household(i: int, residence: Residence, today: date) -> dict:
@@ -397,24 +408,65 @@ def _payment(builder, plan, lease, period, key, label_month, amount, missed, man
                     created_at=_utc(pay_day, 13))
 
 
+CHARGE_NATURES = [
+    ("Eau froide et eau chaude", "water"),
+    ("Chauffage collectif", "surface"),
+    ("Entretien et nettoyage des parties communes", "shares"),
+    ("Électricité des parties communes", "shares"),
+    ("Ascenseur", "shares"),
+    ("Taxe d'enlèvement des ordures ménagères", "surface"),
+    ("Espaces verts", "shares"),
+]
+
+
 def _regularisation(builder: DemoBuilder, plan: dict, lease: dict, year: int) -> Decimal:
-    """The yearly charge regularisation for `year - 1`, posted mid-June and settled with July's payment.
+    """The yearly charge statement for `year - 1` (per nature of charge) and its ledger entry, posted mid-June
+    and settled with July's payment.
 
     Returns what it adds to what the tenant pays in July (negative for a refund deducted from it).
     """
-    rng = plan["rng"]
+    rng, row = plan["rng"], lease["row"]
     day = date(year, 6, 15)
-    if day < lease["row"]["start_date"] or day > builder.today:
+    if day < row["start_date"] or day > builder.today:
         return Decimal("0.00")
-    delta = money(rng.uniform(-120, 180))
+    charge_year = year - 1
+    start = row["start_date"]
+    months = 12 if start.year < charge_year else (13 - start.month if start.year == charge_year else 0)
+    if months == 0:
+        return Decimal("0.00")
+    provisions = row["charges"] * months
+    natures = [n for n in CHARGE_NATURES if n[0] != "Ascenseur" or plan["residence"].has_lift]
+    weights = [rng.uniform(0.5, 3.0) for _ in natures]
+    actual = provisions * Decimal(str(round(rng.uniform(0.82, 1.25), 3)))
+    surface = plan["units"][0]["surface_m2"]
+    building_surface = Decimal(DWELLINGS_PER_RESIDENCE * 62)
+    shares_per_thousand = 1000 // DWELLINGS_PER_RESIDENCE
+    lines, total_share, total_provisions = [], Decimal("0.00"), Decimal("0.00")
+    for index, ((nature, key), weight) in enumerate(zip(natures, weights)):
+        last = index == len(natures) - 1
+        share = (actual - total_share) if last else money(float(actual) * weight / sum(weights))
+        paid = (provisions - total_provisions) if last else money(float(provisions) * weight / sum(weights))
+        total_share, total_provisions = total_share + share, total_provisions + paid
+        if key == "water":
+            split, ratio = "Consommation relevée au compteur", Decimal("0.04")
+        elif key == "surface":
+            split, ratio = f"{surface:.0f} m² sur {building_surface:.0f} m²", surface / building_surface
+        else:
+            split, ratio = f"{shares_per_thousand} / 1000 tantièmes", Decimal(shares_per_thousand) / 1000
+        lines.append(dict(nature=nature, split_key=split, building_expense=money(float(share / ratio)),
+                          tenant_share=money(float(share)), provisions_paid=money(float(paid))))
+    delta = money(float(total_share - total_provisions))
+    builder.rows.setdefault("statements", []).append((dict(
+        household_id=plan["household_id"], lease_id=lease["id"], year=charge_year,
+        days_occupied=min(365, months * 30 + (5 if months == 12 else 0)), created_at=_utc(day)), lines))
     builder.add(LedgerEntry, household_id=plan["household_id"], lease_id=lease["id"],
                 kind=EntryKind.REGULARISATION, direction=Direction.DEBIT if delta > 0 else Direction.CREDIT,
-                amount=abs(delta), label=f"Régularisation des charges {year - 1}", entry_date=day,
-                due_date=date(year, 7, 10) if delta > 0 else None, period=f"{year - 1}",
-                external_ref=f"demo-regul-{lease['row']['number']}-{year - 1}", created_at=_utc(day))
+                amount=abs(delta), label=f"Régularisation des charges {charge_year}", entry_date=day,
+                due_date=date(year, 7, 10) if delta > 0 else None, period=f"{charge_year}",
+                external_ref=f"demo-regul-{row['number']}-{charge_year}", created_at=_utc(day))
     builder.add(Document, household_id=plan["household_id"], lease_id=lease["id"],
-                kind=DocumentKind.CHARGE_STATEMENT, period=f"{year - 1}",
-                title=f"Régularisation des charges {year - 1}", created_at=_utc(day))
+                kind=DocumentKind.CHARGE_STATEMENT, period=f"{charge_year}",
+                title=f"Régularisation des charges {charge_year}", created_at=_utc(day))
     return delta
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TelField
+from wtforms import BooleanField, DateField, EmailField, PasswordField, SelectField, StringField, TelField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
-from app.models import ProfessionalSituation
+from app.models import OccupantRelation, ProfessionalSituation
 from app.services.passwords import MAX_LENGTH, POLICY_TEXT
 
 REQUIRED = _l("Ce champ est obligatoire.")
@@ -82,3 +82,29 @@ class ChangeEmailForm(FlaskForm):
 
 class CloseAccountForm(FlaskForm):
     password = PasswordField(_l("Mot de passe"), validators=[_required()])
+
+
+DATE_INVALID = _l("Saisissez une date valide.")
+
+
+class OccupantArrivalForm(FlaskForm):
+    first_name = StringField(_l("Prénom"), validators=[_required(), Length(max=100)])
+    last_name = StringField(_l("Nom"), validators=[_required(), Length(max=100)])
+    birth_date = DateField(_l("Date de naissance"), validators=[Optional()], description=_l("Facultatif."))
+    relation = SelectField(_l("Lien avec le signataire"), validators=[_required()],
+                           choices=lambda: [(m.name, str(m.label)) for m in OccupantRelation
+                                            if m is not OccupantRelation.SIGNATORY])
+    arrival_date = DateField(_l("Date d'arrivée"), validators=[DataRequired(message=DATE_INVALID)])
+
+
+class OccupantDepartureForm(FlaskForm):
+    occupant = SelectField(_l("Occupant qui part"), validators=[_required()], coerce=int, choices=[])
+    departure_date = DateField(_l("Date de départ"), validators=[DataRequired(message=DATE_INVALID)])
+
+
+class CertificateCheckForm(FlaskForm):
+    class Meta:
+        csrf = False  # a read-only lookup by GET
+
+    code = StringField(_l("Code de vérification"), validators=[_required(), Length(max=20)],
+                       description=_l("Il figure sur l'attestation, par exemple ABCD-EFGH-JKLM."))

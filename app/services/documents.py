@@ -1,0 +1,268 @@
+"""Tenant documents: due notices, receipts (quittance or reçu), yearly charge statements, rent certificates.
+
+Generated documents are rendered once, stored under FILES_DIR with a random name, then served from disk; a file
+missing on disk is rendered again. A quittance is issued only for a fully paid month (the ledger's settlement
+says so); a partial payment gets a reçu, rendered on demand and never stored since it changes with each payment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import format_date, gettext as _
+
+from app.extensions import db
+from app.mail import external_url
+from app.models import (
+    ZERO, ChargeStatement, DirectDebitMandate, Document, DocumentKind, EntryKind, Household, Lease, MandateStatus,
+    RentCertificate, UnitKind,
+)
+from app.pdf import render_pdf
+from app.services import ledger
+
+GENERATED = (DocumentKind.DUE_NOTICE, DocumentKind.RECEIPT, DocumentKind.CHARGE_STATEMENT)
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
+
+
+class DocumentUnavailable(LookupError):
+    """The document cannot be produced; the message says why, for the tenant."""
+
+
+def period_label(period: str) -> str:
+    year, month = (int(part) for part in period.split("-"))
+    return format_date(date(year, month, 1), "MMMM yyyy")
+
+
+def period_date(period: str) -> date:
+    year, month = (int(part) for part in period.split("-"))
+    return date(year, month, 1)
+
+
+# --- storage -----------------------------------------------------------------------------------------------------
+
+def _folder() -> Path:
+    folder = Path(current_app.config["FILES_DIR"]) / "documents"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def stored_path(document) -> Path | None:
+    return _folder() / document.stored_name if document.stored_name else None
+
+
+def _store(document: Document, pdf: bytes, filename: str) -> Path:
+    document.stored_name = f"{secrets.token_hex(16)}.pdf"
+    document.original_filename = filename
+    document.content_type = "application/pdf"
+    document.size_bytes = len(pdf)
+    document.sha256 = hashlib.sha256(pdf).hexdigest()
+    path = _folder() / document.stored_name
+    path.write_bytes(pdf)
+    return path
+
+
+def ensure_file(document: Document) -> Path:
+    """The document's file on disk, rendered (again) when it is missing."""
+    path = stored_path(document)
+    if path is not None and path.is_file():
+        return path
+    if document.kind not in GENERATED or document.lease is None:
+        raise DocumentUnavailable(_("Ce document n'est plus disponible. Contactez votre agence, elle vous en "
+                                    "enverra une copie."))
+    pdf, filename = _render(document)
+    path = _store(document, pdf, filename)
+    db.session.commit()
+    return path
+
+
+def _render(document: Document) -> tuple[bytes, str]:
+    lease, period = document.lease, document.period
+    if document.kind is DocumentKind.DUE_NOTICE:
+        return due_notice_pdf(lease, period), f"avis-echeance-{period}-L{lease.number}.pdf"
+    if document.kind is DocumentKind.CHARGE_STATEMENT:
+        return charge_statement_pdf(lease, int(period)), f"regularisation-charges-{period}-L{lease.number}.pdf"
+    status = ledger.month_statuses(ledger.lease_entries([lease.id])).get((lease.id, period))
+    if status is None or not status.settled:
+        raise DocumentUnavailable(_("Ce mois n'est pas entièrement payé : la quittance n'est pas disponible."))
+    return receipt_pdf(lease, status), f"quittance-{period}-L{lease.number}.pdf"
+
+
+def regenerate(household_id: int, everything: bool = False) -> int:
+    """Render again a household's stored generated documents (the CLI `regenerate-documents`); with `everything`,
+    also those never downloaded yet (otherwise they are rendered on their first download)."""
+    query = sa.select(Document).where(
+        Document.household_id == household_id, Document.kind.in_(GENERATED), Document.lease_id.is_not(None))
+    if not everything:
+        query = query.where(Document.stored_name.is_not(None))
+    documents = db.session.scalars(query)
+    count = 0
+    for document in documents:
+        old = stored_path(document)
+        try:
+            pdf, filename = _render(document)
+        except DocumentUnavailable:
+            continue
+        _store(document, pdf, filename)
+        if old is not None and old.is_file():
+            old.unlink()
+        count += 1
+    db.session.commit()
+    return count
+
+
+# --- rendering ---------------------------------------------------------------------------------------------------
+
+def _mandate_for(lease: Lease) -> DirectDebitMandate | None:
+    return db.session.scalar(sa.select(DirectDebitMandate).where(
+        DirectDebitMandate.lease_id == lease.id, DirectDebitMandate.status == MandateStatus.ACTIVE))
+
+
+def due_notice_pdf(lease: Lease, period: str) -> bytes:
+    entries = ledger.lease_entries([lease.id])
+    notice = next((e for e in entries if e.kind is EntryKind.DUE_NOTICE and e.period == period), None)
+    if notice is None:
+        raise DocumentUnavailable(_("Aucun avis d'échéance n'existe pour ce mois."))
+    benefit = sum((e.amount for e in entries if e.kind is EntryKind.HOUSING_BENEFIT and e.period == period), ZERO)
+    previous = ledger.balance_before(entries, lease.id, notice.entry_date, notice.id)
+    net = previous + notice.amount - benefit
+    mandate = _mandate_for(lease)
+    debit_date = period_date(period).replace(day=mandate.debit_day) if mandate else None
+    return render_pdf("pdf/due_notice.html", lease=lease, household=lease.household, notice=notice,
+                      period=period_label(period), benefit=benefit, previous=previous, net=net, mandate=mandate,
+                      debit_date=debit_date, portal_url=current_app.config["PUBLIC_BASE_URL"])
+
+
+def receipt_pdf(lease: Lease, status: ledger.MonthStatus) -> bytes:
+    """A quittance for a settled month, a reçu otherwise (never a false quittance)."""
+    return render_pdf("pdf/receipt.html", lease=lease, household=lease.household, status=status,
+                      period=period_label(status.period), first_day=period_date(status.period),
+                      quittance=status.settled)
+
+
+def charge_statement_pdf(lease: Lease, year: int) -> bytes:
+    statement = db.session.scalar(sa.select(ChargeStatement).where(
+        ChargeStatement.lease_id == lease.id, ChargeStatement.year == year))
+    if statement is None:
+        raise DocumentUnavailable(_("Aucune régularisation des charges n'existe pour cette année."))
+    return render_pdf("pdf/charge_statement.html", lease=lease, household=lease.household, statement=statement)
+
+
+# --- the Documents page --------------------------------------------------------------------------------------------
+
+def valid_period(period: str) -> bool:
+    return len(period) == 7 and period[4] == "-" and period[:4].isdigit() and period[5:].isdigit() \
+        and 1 <= int(period[5:]) <= 12
+
+
+@dataclass
+class DocumentItem:
+    title: str
+    year: str
+    sort_key: str
+    lease_number: str
+    endpoint: str
+    args: dict
+
+
+def household_documents(household: Household) -> dict[str, list[tuple[str, list[DocumentItem]]]]:
+    """The household's documents by section and year, newest first: stored documents (one query) and the receipts
+    its payments allow (one query on the ledger)."""
+    leases = {lease.id: lease for lease in household.leases}
+    sections: dict[str, list[DocumentItem]] = {"due_notices": [], "receipts": [], "statements": [], "other": []}
+    for document in db.session.scalars(sa.select(Document).where(Document.household_id == household.id)):
+        lease = leases.get(document.lease_id)
+        section = {DocumentKind.DUE_NOTICE: "due_notices", DocumentKind.CHARGE_STATEMENT: "statements"}.get(
+            document.kind, "other")
+        if document.kind is DocumentKind.RECEIPT:
+            continue  # listed from the ledger below, whether stored yet or not
+        if section == "other" and not document.stored_name:
+            continue
+        year = (document.period or f"{document.created_at:%Y}")[:4]
+        sections[section].append(DocumentItem(
+            document.title, year, document.period or f"{document.created_at:%Y-%m}",
+            lease.display_number if lease else "", "TenantDocumentsView.download", {"document_id": document.id}))
+    for (lease_id, period), status in ledger.month_statuses(ledger.lease_entries(list(leases))).items():
+        if status.receipt_kind is None:
+            continue
+        label = _("Quittance %(month)s", month=period_label(period)) if status.settled else \
+            _("Reçu %(month)s (paiement partiel)", month=period_label(period))
+        sections["receipts"].append(DocumentItem(label, period[:4], period, leases[lease_id].display_number,
+                                                 "TenantDocumentsView.receipt",
+                                                 {"lease_id": lease_id, "period": period}))
+    grouped = {}
+    for name, items in sections.items():
+        items.sort(key=lambda item: (item.sort_key, item.lease_number), reverse=True)
+        years: dict[str, list[DocumentItem]] = {}
+        for item in items:
+            years.setdefault(item.year, []).append(item)
+        grouped[name] = list(years.items())
+    return grouped
+
+
+# --- what the tenant asks for ------------------------------------------------------------------------------------
+
+@dataclass
+class Receipt:
+    """A receipt to hand over: a stored quittance (`path`) or a reçu rendered now (`pdf`)."""
+
+    filename: str
+    path: Path | None = None
+    pdf: bytes | None = None
+
+
+def receipt_for(lease: Lease, period: str) -> Receipt:
+    status = ledger.month_statuses(ledger.lease_entries([lease.id])).get((lease.id, period))
+    if status is None or status.receipt_kind is None:
+        raise DocumentUnavailable(_("Aucun paiement n'a été reçu pour ce mois : il n'y a ni quittance ni reçu."))
+    if not status.settled:
+        return Receipt(f"recu-{period}-L{lease.number}.pdf", pdf=receipt_pdf(lease, status))
+    document = db.session.scalar(sa.select(Document).where(
+        Document.lease_id == lease.id, Document.kind == DocumentKind.RECEIPT, Document.period == period))
+    if document is None:
+        document = Document(household_id=lease.household_id, lease_id=lease.id, kind=DocumentKind.RECEIPT,
+                            period=period, title=_("Quittance de loyer %(month)s", month=period_label(period)))
+        db.session.add(document)
+        db.session.flush()
+    return Receipt(f"quittance-{period}-L{lease.number}.pdf", path=ensure_file(document))
+
+
+def _new_code() -> str:
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(12))
+    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+
+
+def rent_certificate(household: Household, today: date) -> tuple[RentCertificate, bytes]:
+    """An « attestation de loyer à jour », only for a household with no overdue amount and a current lease."""
+    overdue = ledger.household_overdue(household.id, today)
+    if overdue > ZERO:
+        from app.formatting import money
+
+        raise DocumentUnavailable(_("Votre compte présente un retard de paiement de %(amount)s. L'attestation sera "
+                                    "disponible dès que ce montant sera réglé.", amount=money(overdue)))
+    leases = [lease for lease in household.leases if lease.end_date is None or lease.end_date >= today]
+    if not leases:
+        raise DocumentUnavailable(_("Vous n'avez plus de contrat en cours : l'attestation n'est pas disponible."))
+    certificate = RentCertificate(household_id=household.id, code=_new_code(), holder_name=household.signatory_name,
+                                  issued_on=today)
+    db.session.add(certificate)
+    db.session.flush()
+    dwelling = next((lease for lease in leases if lease.unit.kind is UnitKind.DWELLING), leases[0])
+    pdf = render_pdf("pdf/rent_certificate.html", household=household, lease=dwelling, certificate=certificate,
+                     check_url=external_url("CertificateCheckView.check"),
+                     balance=ledger.household_balance(household.id))
+    db.session.commit()
+    return certificate, pdf
+
+
+def find_certificate(code: str) -> RentCertificate | None:
+    normalized = "".join(c for c in (code or "").upper() if c.isalnum())
+    if len(normalized) != 12:
+        return None
+    formatted = f"{normalized[:4]}-{normalized[4:8]}-{normalized[8:]}"
+    return db.session.scalar(sa.select(RentCertificate).where(RentCertificate.code == formatted))

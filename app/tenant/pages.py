@@ -1,0 +1,210 @@
+"""The tenant's pages: Contrat, Documents, Paiement, Demandes, and the public check of a rent certificate.
+
+Every object named in a URL is fetched with `get_for_household`: another household's object is a 404.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import sqlalchemy as sa
+from flask import Response, abort, flash, redirect, request, send_file, url_for
+from flask_appbuilder import BaseView, expose, has_access
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from app.extensions import db
+from app.models import (
+    Document, InsuranceCertificate, Lease, Occupant, OccupantRelation, ReviewStatus, utcnow,
+)
+from app.security import current_household, get_for_household
+from app.services import documents, ledger, requests
+from app.services.requests import RequestError
+from app.tenant.forms import CertificateCheckForm, OccupantArrivalForm, OccupantDepartureForm
+
+
+def household_or_404():
+    household = current_household()
+    if household is None:
+        abort(404)
+    return household
+
+
+def pdf_response(data: bytes | None, filename: str, path=None) -> Response:
+    """A PDF download: always an attachment, never cached."""
+    if path is not None:
+        response = send_file(path, mimetype="application/pdf", as_attachment=True, download_name=filename)
+    else:
+        response = Response(data, mimetype="application/pdf")
+        response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def insurance_status(household, today: date) -> tuple[str, InsuranceCertificate | None]:
+    """'valid', 'pending', 'expired' or 'missing', with the latest certificate."""
+    certificates = sorted(household_certificates(household), key=lambda c: c.end_date, reverse=True)
+    valid = next((c for c in certificates if c.status is ReviewStatus.VALIDATED and c.end_date >= today), None)
+    if valid:
+        return "valid", valid
+    pending = next((c for c in certificates if c.status in (ReviewStatus.PENDING, ReviewStatus.INFO_REQUESTED)),
+                   None)
+    if pending:
+        return "pending", pending
+    return ("expired", certificates[0]) if certificates else ("missing", None)
+
+
+def household_certificates(household) -> list[InsuranceCertificate]:
+    return list(db.session.scalars(sa.select(InsuranceCertificate).where(
+        InsuranceCertificate.household_id == household.id)))
+
+
+class TenantContractView(BaseView):
+    route_base = "/contrat"
+    default_view = "index"
+
+    @expose("/")
+    @has_access
+    def index(self):
+        household = household_or_404()
+        today = date.today()
+        status, certificate = insurance_status(household, today)
+        return self.render_template("tenant/contract.html", household=household, today=today,
+                                    occupants=requests.current_occupants(household, today),
+                                    insurance=status, certificate=certificate)
+
+    @expose("/occupant/arrivee", methods=["GET", "POST"])
+    @has_access
+    def arrival(self):
+        household = household_or_404()
+        form = OccupantArrivalForm()
+        if form.validate_on_submit():
+            try:
+                created = requests.declare_arrival(
+                    household, form.last_name.data, form.first_name.data, form.birth_date.data,
+                    OccupantRelation[form.relation.data], form.arrival_date.data, utcnow(), current_user.id)
+            except RequestError as error:
+                form[error.field].errors = list(form[error.field].errors) + [error.message]
+            else:
+                flash(_("Votre demande %(number)s est envoyée à votre agence. La liste des occupants sera mise à "
+                        "jour après sa validation.", number=created.number), "success")
+                return redirect(url_for("TenantContractView.index"))
+        return self.render_template("tenant/occupant_form.html", form=form,
+                                    title=_("Déclarer l'arrivée d'un occupant")), 400 if form.errors else 200
+
+    @expose("/occupant/depart", methods=["GET", "POST"])
+    @has_access
+    def departure(self):
+        household = household_or_404()
+        today = date.today()
+        form = OccupantDepartureForm()
+        form.occupant.choices = [(o.id, f"{o.first_name} {o.last_name}")
+                                 for o in requests.current_occupants(household, today)
+                                 if o.relation is not OccupantRelation.SIGNATORY]
+        if form.validate_on_submit():
+            occupant = get_for_household(Occupant, form.occupant.data, household)
+            try:
+                created = requests.declare_departure(household, occupant, form.departure_date.data, utcnow(),
+                                                     current_user.id)
+            except RequestError as error:
+                form[error.field].errors = list(form[error.field].errors) + [error.message]
+            else:
+                flash(_("Votre demande %(number)s est envoyée à votre agence. La liste des occupants sera mise à "
+                        "jour après sa validation.", number=created.number), "success")
+                return redirect(url_for("TenantContractView.index"))
+        return self.render_template("tenant/occupant_form.html", form=form,
+                                    title=_("Déclarer le départ d'un occupant")), 400 if form.errors else 200
+
+
+class TenantDocumentsView(BaseView):
+    route_base = "/documents"
+    default_view = "index"
+
+    @expose("/")
+    @has_access
+    def index(self):
+        household = household_or_404()
+        return self.render_template("tenant/documents.html", household=household,
+                                    groups=documents.household_documents(household))
+
+    @expose("/<int:document_id>")
+    @has_access
+    def download(self, document_id):
+        document = get_for_household(Document, document_id, household_or_404())
+        try:
+            path = documents.ensure_file(document)
+        except documents.DocumentUnavailable as error:
+            return self._unavailable(str(error))
+        return pdf_response(None, document.original_filename or path.name, path=path)
+
+    @expose("/recu/<int:lease_id>/<period>")
+    @has_access
+    def receipt(self, lease_id, period):
+        lease = get_for_household(Lease, lease_id, household_or_404())
+        if not documents.valid_period(period):
+            abort(404)
+        try:
+            receipt = documents.receipt_for(lease, period)
+        except documents.DocumentUnavailable as error:
+            return self._unavailable(str(error))
+        return pdf_response(receipt.pdf, receipt.filename, path=receipt.path)
+
+    @expose("/attestation", methods=["POST"])
+    @has_access
+    def certificate(self):
+        household = household_or_404()
+        try:
+            certificate, pdf = documents.rent_certificate(household, date.today())
+        except documents.DocumentUnavailable as error:
+            return self._unavailable(str(error), status=409)
+        return pdf_response(pdf, f"attestation-loyer-a-jour-{certificate.issued_on:%Y-%m-%d}.pdf")
+
+    def _unavailable(self, message: str, status: int = 404):
+        return self.render_template("tenant/unavailable.html", message=message), status
+
+
+class TenantPaymentView(BaseView):
+    route_base = "/paiement"
+    default_view = "index"
+
+    @expose("/")
+    @has_access
+    def index(self):
+        household = household_or_404()
+        today = date.today()
+        entries = ledger.lease_entries([lease.id for lease in household.leases])
+        return self.render_template("tenant/payment.html", household=household, today=today,
+                                    balance=ledger.household_balance(household.id),
+                                    overdue=ledger.household_overdue(household.id, today),
+                                    history=list(reversed(ledger.history(entries))))
+
+
+class TenantRequestsView(BaseView):
+    route_base = "/demandes"
+    default_view = "index"
+
+    @expose("/")
+    @has_access
+    def index(self):
+        household = household_or_404()
+        items = requests.household_requests(household.id)
+        return self.render_template("tenant/requests.html", household=household,
+                                    pending=[r for r in items if r.status in requests.OPEN_STATUSES],
+                                    done=[r for r in items if r.status not in requests.OPEN_STATUSES])
+
+
+class CertificateCheckView(BaseView):
+    """Public: anyone holding a certificate's code sees the holder's name, the date and the status, nothing else."""
+
+    route_base = "/verifier"
+    default_view = "check"
+
+    @expose("/")
+    def check(self):
+        form = CertificateCheckForm(request.args)
+        certificate = None
+        searched = "code" in request.args
+        if searched and form.validate():
+            certificate = documents.find_certificate(form.code.data)
+        return self.render_template("public/check_certificate.html", form=form, certificate=certificate,
+                                    searched=searched)
