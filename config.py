@@ -76,6 +76,19 @@ class BaseConfig:
     MAIL_FROM = env("MAIL_FROM", "Espace locataire <no-reply@example.org>")
     MAIL_OUTBOX_DIR = Path(env("MAIL_OUTBOX_DIR", str(INSTANCE_DIR / "outbox")))
 
+    # Card payment through the bank's hosted page (Systempay). The sandbox plays the bank's part offline.
+    SYSTEMPAY_SITE_ID = env("SYSTEMPAY_SITE_ID", "12345678")
+    SYSTEMPAY_KEY_TEST = env("SYSTEMPAY_KEY_TEST", "1122334455667788")
+    SYSTEMPAY_KEY_PRODUCTION = env("SYSTEMPAY_KEY_PRODUCTION")
+    SYSTEMPAY_CTX_MODE = env("SYSTEMPAY_CTX_MODE", "TEST")
+    SYSTEMPAY_PAYMENT_URL = env("SYSTEMPAY_PAYMENT_URL")  # unset: the sandbox's own page
+    SYSTEMPAY_SANDBOX = env_bool("SYSTEMPAY_SANDBOX", True)
+    PAYMENT_MIN_AMOUNT = env("PAYMENT_MIN_AMOUNT", "1.00")
+    PAYMENT_MAX_AMOUNT = env("PAYMENT_MAX_AMOUNT", "3000.00")
+    # Monthly rent call: day of the month and hour (Europe/Paris) for the period that starts next month.
+    RENT_CALL_DAY = env_int("RENT_CALL_DAY", 25)
+    RENT_CALL_HOUR = env_int("RENT_CALL_HOUR", 6)
+
     # Scheduler: runs inside `make run`'s development server; in production, one dedicated process.
     SCHEDULER_ENABLED = env_bool("SCHEDULER_ENABLED", False)
 
@@ -149,6 +162,7 @@ class TestingConfig(BaseConfig):
 
 class ProductionConfig(BaseConfig):
     ENV_NAME = "production"
+    SYSTEMPAY_SANDBOX = False
     SESSION_COOKIE_SECURE = True
     SESSION_COOKIE_NAME = "__Host-espace_session"
     REMEMBER_COOKIE_SECURE = True
@@ -167,6 +181,17 @@ class ProductionConfig(BaseConfig):
             raise ConfigError("DATABASE_URL is not set: production runs on PostgreSQL")
         if not (env("PUBLIC_BASE_URL") or "").startswith("https://"):
             raise ConfigError("PUBLIC_BASE_URL must start with https:// in production")
+        if env_bool("SYSTEMPAY_SANDBOX", False):
+            raise ConfigError("SYSTEMPAY_SANDBOX must not be enabled in production")
+        if not env("SYSTEMPAY_PAYMENT_URL", "").startswith("https://"):
+            raise ConfigError("SYSTEMPAY_PAYMENT_URL must be the bank's https payment page in production")
+        mode = env("SYSTEMPAY_CTX_MODE", "TEST")
+        if mode not in ("TEST", "PRODUCTION"):
+            raise ConfigError("SYSTEMPAY_CTX_MODE must be TEST or PRODUCTION")
+        if mode == "PRODUCTION" and not env("SYSTEMPAY_KEY_PRODUCTION"):
+            raise ConfigError("SYSTEMPAY_KEY_PRODUCTION is not set while SYSTEMPAY_CTX_MODE is PRODUCTION")
+        if not env("SYSTEMPAY_SITE_ID"):
+            raise ConfigError("SYSTEMPAY_SITE_ID is not set")
 
 
 CONFIGS = {

@@ -29,7 +29,7 @@ def create_app(config: BaseConfig | None = None, **overrides) -> Flask:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
-    CSRFProtect(app)
+    csrf = CSRFProtect(app)
 
     from app import formatting, http
 
@@ -42,6 +42,14 @@ def create_app(config: BaseConfig | None = None, **overrides) -> Flask:
         from app.views import register_views
 
         register_views(appbuilder)
+
+    from app.payments.views import ipn_bp, sandbox_bp
+
+    app.register_blueprint(ipn_bp)
+    csrf.exempt(ipn_bp)  # the bank's server-to-server notification: its signature is the proof
+    if app.config["SYSTEMPAY_SANDBOX"]:
+        app.register_blueprint(sandbox_bp)
+        csrf.exempt(sandbox_bp)  # plays the bank, whose pages never carry our CSRF token
 
     from app.security import enforce_session_version, is_tenant
 

@@ -72,8 +72,24 @@ def regenerate_documents_command(client_number: str, everything: bool):
     click.echo(f"{regenerate(household.id, everything)} documents rendered again for household {household.client_number}.")
 
 
+@click.command("call-rents")
+@click.option("--month", required=True, help="The month to call, as YYYY-MM.")
+@with_appcontext
+def call_rents_command(month: str):
+    """Create the due notices of a month (idempotent: a second run creates nothing)."""
+    from app.models import utcnow
+    from app.services.rent_calls import call_rents, parse_period
+
+    try:
+        first_day = parse_period(month)
+    except ValueError as exc:
+        raise click.BadParameter("use the form YYYY-MM, for example 2026-12", param_hint="--month") from exc
+    click.echo(f"{call_rents(first_day, utcnow())} due notices created for {month}.")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(init_security_command)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(scheduler_command)
     app.cli.add_command(regenerate_documents_command)
+    app.cli.add_command(call_rents_command)

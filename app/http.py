@@ -42,9 +42,20 @@ def content_security_policy() -> str:
             "object-src 'none'",
             "base-uri 'self'",
             "frame-ancestors 'none'",
-            "form-action 'self'",
+            f"form-action 'self' {payment_origin()}".strip(),
         ]
     )
+
+
+def payment_origin() -> str:
+    """The bank's payment page receives our signed form, so forms may post there too."""
+    from urllib.parse import urlsplit
+
+    url = current_app.config.get("SYSTEMPAY_PAYMENT_URL")
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def add_security_headers(response):

@@ -28,8 +28,12 @@ MAX_ATTEMPTS = 8
 
 
 def external_url(endpoint: str, **values) -> str:
-    """An absolute link for an email: the configured public base URL plus the route's path."""
-    path = url_for(endpoint, _external=False, **values)
+    """An absolute link for an email: the configured public base URL plus the route's path (works in jobs too)."""
+    if has_request_context():
+        path = url_for(endpoint, _external=False, **values)
+    else:
+        with current_app.test_request_context("/"):
+            path = url_for(endpoint, _external=False, **values)
     return current_app.config["PUBLIC_BASE_URL"] + path
 
 

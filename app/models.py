@@ -650,6 +650,8 @@ class PaymentTransaction(TimestampMixin, Model):
     trans_uuid: Mapped[Optional[str]] = mapped_column(sa.String(32), unique=True)
     notified_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     review_reason: Mapped[Optional[str]] = mapped_column(sa.Text)
+    # The payment receipt (« reçu de paiement »), rendered by a job after the bank's notification.
+    receipt_stored_name: Mapped[Optional[str]] = mapped_column(sa.String(80), unique=True)
 
     household: Mapped[Household] = relationship()
     lease: Mapped[Optional[Lease]] = relationship()

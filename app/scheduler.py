@@ -33,10 +33,16 @@ class Job:
 
 def jobs() -> list[Job]:
     """The table of jobs. Each function is a service call, idempotent in the database."""
-    from app.mail import deliver_pending
-    from app.services import accounts
+    from flask import current_app
 
+    from app.mail import deliver_pending
+    from app.services import accounts, payments, rent_calls
+
+    config = current_app.config
     return [
+        Job("call_rents", CronTrigger(day=config["RENT_CALL_DAY"], hour=config["RENT_CALL_HOUR"]),
+            lambda: rent_calls.call_rents(rent_calls.next_period(utcnow().date()), utcnow())),
+        Job("render_card_receipts", CronTrigger(minute="*/2"), payments.render_card_receipts),
         Job("deliver_mail", CronTrigger(minute="*"), deliver_pending),
         Job("deactivate_moved_out", CronTrigger(hour=2, minute=30), lambda: accounts.deactivate_moved_out(utcnow())),
         Job("purge_expired_links", CronTrigger(hour=3, minute=0), lambda: accounts.purge_expired(utcnow())),
@@ -94,7 +100,9 @@ def start_scheduler(app: Flask) -> BackgroundScheduler | None:
         log.warning("another scheduler holds the lock: this process schedules nothing")
         return None
     scheduler = BackgroundScheduler(timezone="Europe/Paris")
-    for job in jobs():
+    with app.app_context():
+        table = jobs()
+    for job in table:
         scheduler.add_job(run_job, job.trigger, args=[app, job], id=job.name, name=job.name,
                           max_instances=1, coalesce=True, misfire_grace_time=3600)
     scheduler.start()

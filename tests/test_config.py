@@ -14,6 +14,10 @@ def production_env(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", STRONG)
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://portal@db/portal")
     monkeypatch.setenv("PUBLIC_BASE_URL", "https://locataires.example.org")
+    monkeypatch.setenv("SYSTEMPAY_SITE_ID", "87654321")
+    monkeypatch.setenv("SYSTEMPAY_PAYMENT_URL", "https://paiement.systempay.fr/vads-payment/")
+    monkeypatch.setenv("SYSTEMPAY_CTX_MODE", "PRODUCTION")
+    monkeypatch.setenv("SYSTEMPAY_KEY_PRODUCTION", "prod-key-0123456789")
     return monkeypatch
 
 
@@ -51,6 +55,18 @@ def test_production_needs_database_and_https(production_env):
     production_env.setenv("DATABASE_URL", "postgresql+psycopg://portal@db/portal")
     production_env.setenv("PUBLIC_BASE_URL", "http://locataires.example.org")
     with pytest.raises(ConfigError, match="PUBLIC_BASE_URL"):
+        load_config()
+
+
+@pytest.mark.parametrize("variable, value, fragment", [
+    ("SYSTEMPAY_SANDBOX", "1", "SYSTEMPAY_SANDBOX"),
+    ("SYSTEMPAY_PAYMENT_URL", "http://sandbox.local/", "SYSTEMPAY_PAYMENT_URL"),
+    ("SYSTEMPAY_KEY_PRODUCTION", "", "SYSTEMPAY_KEY_PRODUCTION"),
+    ("SYSTEMPAY_CTX_MODE", "LIVE", "SYSTEMPAY_CTX_MODE"),
+])
+def test_production_refuses_unsafe_payment_settings(production_env, variable, value, fragment):
+    production_env.setenv(variable, value)
+    with pytest.raises(ConfigError, match=fragment):
         load_config()
 
 

@@ -29,6 +29,8 @@ PUBLIC_GET = {"static", "appbuilder.static", "health.health", "AccountView.regis
 # Public pages behind an emailed link: a made-up token is a 404 for everyone.
 PUBLIC_TOKEN = {"AccountView.activate", "AccountView.reset_password", "AccountView.confirm_email"}
 GONE = "gone"
+# The bank's protocol: POST only, no session, proven by signature (tests/test_payments.py).
+PUBLIC_POST = {"payments.systempay_ipn", "sandbox.payment_page", "sandbox.decision"}
 FOLLOW_UP = {"PortalAuthDBView.login", "PortalAuthDBView.logout", "LocaleView.index", "UtilView.back", "HomeIndexView.index"}
 
 DENIED = "denied"  # 403, or a redirect to the login page
@@ -50,7 +52,7 @@ def view_allows(app, endpoint: str) -> bool:
 
 def expected(app, endpoint: str, role: str) -> str:
     view, method = view_and_method(endpoint)
-    if endpoint in PUBLIC_GET:
+    if endpoint in PUBLIC_GET or endpoint in PUBLIC_POST:
         return OK
     if endpoint in PUBLIC_TOKEN:
         return GONE
@@ -72,10 +74,13 @@ def expected(app, endpoint: str, role: str) -> str:
 
 
 def first_pk(app, view: str):
+    """The first row the view itself would list (its base filters applied)."""
     instance = next((v for v in app.appbuilder.baseviews if v.__class__.__name__ == view), None)
-    model = instance.datamodel.obj
-    with app.app_context():
-        return db.session.scalar(sa.select(model.id).order_by(model.id).limit(1))
+    with app.test_request_context():
+        _, items = instance.datamodel.query(instance._base_filters, page=0, page_size=1)
+        pk = items[0].id if items else None
+        db.session.remove()
+        return pk
 
 
 def tenant_document_values(app) -> dict:
@@ -115,6 +120,13 @@ def build_url(app, rule) -> str | None:
             if values["pk"] is None:
                 assert rule.endpoint.startswith("UserGroupModelView."), f"no row to browse for {rule.endpoint}"
                 return None
+        elif argument in ("transaction_id", "order_id"):
+            from app.models import PaymentTransaction
+
+            with app.app_context():
+                row = db.session.scalar(sa.select(PaymentTransaction).where(
+                    PaymentTransaction.order_id == "EL-MATRIX-000001"))
+                values.update(transaction_id=row.id, order_id=row.order_id)
         elif argument in ("document_id", "lease_id", "period"):
             values.update(tenant_document_values(app))
         elif argument == "token":
@@ -139,11 +151,22 @@ def test_every_route_is_classified(app):
 
 @pytest.fixture
 def job_run(app, demo):
-    """The demo seed runs no job; one recorded run gives the job screens a row to show."""
-    from app.models import JobRun, JobStatus, utcnow
+    """Rows the demo seed does not make: a recorded job run, and a card payment of locataire@example.org (who
+    pays by direct debit) so that its receipt and return pages have something to show."""
+    from datetime import date
+    from decimal import Decimal
+
+    from app.models import JobRun, JobStatus, PaymentStatus, PaymentTransaction, utcnow
 
     with app.app_context():
         db.session.add(JobRun(job_name="demo", started_at=utcnow(), finished_at=utcnow(), status=JobStatus.SUCCEEDED))
+        db.session.add(PaymentTransaction(household_id=demo["locataire"], order_id="EL-MATRIX-000001",
+                                          trans_id="000001", trans_day=date.today(), amount=Decimal("10.00"),
+                                          ctx_mode="TEST", status=PaymentStatus.PAID, trans_uuid="m" * 32,
+                                          notified_at=utcnow()))
+        db.session.add(PaymentTransaction(household_id=demo["retard"], order_id="EL-MATRIX-000002",
+                                          trans_id="000002", trans_day=date.today(), amount=Decimal("10.00"),
+                                          ctx_mode="TEST", status=PaymentStatus.REVIEW, review_reason="matrix"))
         db.session.commit()
 
 

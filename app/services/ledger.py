@@ -11,6 +11,12 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.models import ZERO, Direction, EntryKind, LedgerEntry
 
+def cents(value) -> Decimal:
+    """A database sum as exact cents: SQLite sums money as floats, and -0.00 reads badly on a page."""
+    amount = Decimal(str(value or 0)).quantize(Decimal("0.01"))
+    return amount if amount != 0 else ZERO
+
+
 SIGNED_AMOUNT = sa.case((LedgerEntry.direction == Direction.DEBIT, LedgerEntry.amount), else_=-LedgerEntry.amount)
 
 
@@ -18,7 +24,7 @@ def household_balance(household_id: int) -> Decimal:
     total = db.session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(SIGNED_AMOUNT), 0)).where(LedgerEntry.household_id == household_id)
     )
-    return Decimal(total).quantize(Decimal("0.01"))
+    return cents(total)
 
 
 def household_overdue(household_id: int, today: date) -> Decimal:
@@ -33,8 +39,7 @@ def household_overdue(household_id: int, today: date) -> Decimal:
             LedgerEntry.due_date > today,
         )
     )
-    overdue = household_balance(household_id) - Decimal(not_yet_due)
-    return max(overdue, ZERO).quantize(Decimal("0.01"))
+    return max(household_balance(household_id) - cents(not_yet_due), ZERO)
 
 
 TENANT_PAYMENT_KINDS = (EntryKind.CARD_PAYMENT, EntryKind.DIRECT_DEBIT, EntryKind.TRANSFER, EntryKind.CHEQUE)

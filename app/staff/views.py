@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from flask import flash, redirect
-from flask_appbuilder import ModelView
+from flask import flash, redirect, request
+from flask_appbuilder import BaseView, ModelView, expose, has_access
+from flask_appbuilder.models.sqla.filters import FilterEqual
 from flask_appbuilder.actions import action
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from sqlalchemy.orm import selectinload
@@ -20,8 +21,10 @@ from wtforms.validators import DataRequired, Optional as OptionalValidator
 from app import formatting
 from app.models import (
     Agency, DirectDebitMandate, Document, Household, InsuranceCertificate, JobRun, LabelledEnum, Lease, LedgerEntry,
-    Occupant, PaymentTransaction, RequestEvent, Residence, TenantAccount, TenantRequest, Unit, utcnow,
+    ZERO, Occupant, PaymentStatus, PaymentTransaction, RequestEvent, Residence, TenantAccount, TenantRequest, Unit,
+    utcnow,
 )
+from app.services.payments import payment_days
 from app.services import accounts
 from app.staff.fields import EnumSelectField, NaturalKeyField
 
@@ -290,12 +293,38 @@ class StaffPaymentView(StaffModelView):
     list_title = _l("Paiements par carte")
     show_title = _l("Paiement par carte")
     list_columns = ["created_at", "order_id", "household", "amount", "status", "bank_status"]
-    search_columns = ["status", "trans_day", "order_id"]
+    search_columns = ["status", "trans_day", "order_id", "created_at", "amount"]
     show_columns = ["order_id", "trans_id", "trans_day", "household", "lease", "amount", "currency", "ctx_mode",
                     "status", "bank_status", "bank_result", "trans_uuid", "notified_at", "review_reason",
                     "created_at"]
     base_order = ("created_at", "desc")
     base_permissions = READ_ONLY
+
+
+class StaffPaymentReviewView(StaffPaymentView):
+    """Bank notifications that did not match the payment we created: never credited, waiting for staff."""
+
+    list_title = _l("Paiements à vérifier")
+    base_filters = [["status", FilterEqual, PaymentStatus.REVIEW]]
+    list_columns = ["created_at", "order_id", "household", "amount", "bank_status", "review_reason"]
+
+
+class StaffReconciliationView(BaseView):
+    """Card payments confirmed by the bank, per UTC day, to match against the bank's daily remittance."""
+
+    default_view = "index"
+
+    @expose("/")
+    @has_access
+    def index(self):
+        month = request.args.get("mois") or f"{utcnow():%Y-%m}"
+        try:
+            first = date(int(month[:4]), int(month[5:7]), 1)
+        except ValueError:
+            first = utcnow().date().replace(day=1)
+        days = payment_days(first)
+        return self.render_template("staff/reconciliation.html", days=days, month=first,
+                                    total=sum((d.total for d in days), ZERO), count=sum(d.count for d in days))
 
 
 class StaffRequestEventView(StaffModelView):

@@ -108,3 +108,9 @@ class CertificateCheckForm(FlaskForm):
 
     code = StringField(_l("Code de vérification"), validators=[_required(), Length(max=20)],
                        description=_l("Il figure sur l'attestation, par exemple ABCD-EFGH-JKLM."))
+
+
+class PayForm(FlaskForm):
+    lease = SelectField(_l("Contrat à régler"), choices=[], validators=[Optional()])
+    amount = StringField(_l("Montant à payer (€)"), validators=[_required(), Length(max=20)],
+                         description=_l("Par défaut, ce que vous devez. Vous pouvez payer un autre montant."))

@@ -10,17 +10,19 @@ from datetime import date
 import sqlalchemy as sa
 from flask import Response, abort, flash, redirect, request, send_file, url_for
 from flask_appbuilder import BaseView, expose, has_access
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.extensions import db
 from app.models import (
-    Document, InsuranceCertificate, Lease, Occupant, OccupantRelation, ReviewStatus, utcnow,
+    Document, InsuranceCertificate, Lease, Occupant, OccupantRelation, PaymentStatus, PaymentTransaction,
+    ReviewStatus, utcnow,
 )
 from app.security import current_household, get_for_household
-from app.services import documents, ledger, requests
+from app.services import documents, ledger, payments, requests
 from app.services.requests import RequestError
-from app.tenant.forms import CertificateCheckForm, OccupantArrivalForm, OccupantDepartureForm
+from app.tenant.forms import CertificateCheckForm, OccupantArrivalForm, OccupantDepartureForm, PayForm
 
 
 def household_or_404():
@@ -167,16 +169,69 @@ class TenantPaymentView(BaseView):
     route_base = "/paiement"
     default_view = "index"
 
+    def _pay_form(self, household, formdata=None):
+        form = PayForm(formdata=formdata) if formdata is not None else PayForm(formdata=None)
+        form.lease.choices = [("", _("Tous mes contrats"))] + [
+            (str(lease.id), f"{lease.unit.kind.label} {lease.display_number}") for lease in household.leases
+            if lease.is_active]
+        if formdata is None:
+            form.amount.data = format_decimal(payments.amount_due(household, None), format="0.00")
+        return form
+
+    def _page(self, household, form, status=200):
+        today = date.today()
+        entries = ledger.lease_entries([lease.id for lease in household.leases])
+        card_payments = db.session.scalars(sa.select(PaymentTransaction).where(
+            PaymentTransaction.household_id == household.id, PaymentTransaction.status != PaymentStatus.CREATED)
+            .order_by(PaymentTransaction.created_at.desc()).limit(24)).all()
+        return self.render_template("tenant/payment.html", household=household, today=today, form=form,
+                                    balance=ledger.household_balance(household.id),
+                                    overdue=ledger.household_overdue(household.id, today),
+                                    history=list(reversed(ledger.history(entries))), card_payments=card_payments,
+                                    maximum=payments.config_amount("PAYMENT_MAX_AMOUNT")), status
+
     @expose("/")
     @has_access
     def index(self):
         household = household_or_404()
-        today = date.today()
-        entries = ledger.lease_entries([lease.id for lease in household.leases])
-        return self.render_template("tenant/payment.html", household=household, today=today,
-                                    balance=ledger.household_balance(household.id),
-                                    overdue=ledger.household_overdue(household.id, today),
-                                    history=list(reversed(ledger.history(entries))))
+        return self._page(household, self._pay_form(household))
+
+    @expose("/payer", methods=["POST"])
+    @has_access
+    def pay(self):
+        household = household_or_404()
+        form = self._pay_form(household, request.form)
+        if form.validate_on_submit():
+            lease_id = int(form.lease.data) if form.lease.data and form.lease.data.isdigit() else None
+            try:
+                transaction = payments.start_payment(household, lease_id, form.amount.data, utcnow())
+            except payments.PaymentError as error:
+                form[error.field].errors = list(form[error.field].errors) + [error.message]
+            else:
+                return self.render_template("tenant/pay_redirect.html", transaction=transaction,
+                                            url=payments.payment_url(), fields=payments.payment_form(transaction))
+        return self._page(household, form, status=400)
+
+    @expose("/retour/<order_id>")
+    @has_access
+    def returned(self, order_id):
+        """The browser's way back from the bank: shows what our database knows, whatever the URL says."""
+        household = household_or_404()
+        transaction = db.session.scalar(sa.select(PaymentTransaction).where(
+            PaymentTransaction.order_id == order_id, PaymentTransaction.household_id == household.id))
+        if transaction is None:
+            abort(404)
+        return self.render_template("tenant/pay_return.html", transaction=transaction,
+                                    balance=ledger.household_balance(household.id))
+
+    @expose("/recu/<int:transaction_id>")
+    @has_access
+    def card_receipt(self, transaction_id):
+        transaction = get_for_household(PaymentTransaction, transaction_id, household_or_404())
+        path = payments.ensure_receipt(transaction)
+        if path is None:
+            abort(404)
+        return pdf_response(None, f"recu-paiement-{transaction.order_id}.pdf", path=path)
 
 
 class TenantRequestsView(BaseView):
