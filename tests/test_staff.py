@@ -93,3 +93,17 @@ def test_delete_through_get_does_nothing(app, client_for, demo):
 def test_enum_selects_are_translated(client_for, demo):
     page = client_for("gestionnaire@example.org").get("/staffunitview/add").get_data(as_text=True)
     assert re.search(r'<option[^>]*value="PARKING"[^>]*>Stationnement</option>', page)
+
+
+def test_household_linked_lists_are_searched_by_client_number(app, client_for, demo):
+    with app.app_context():
+        household = db.session.get(Household, demo["retard"])
+        number, leases = household.client_number, [lease.display_number for lease in household.leases]
+        others = [lease.display_number for lease in db.session.get(Household, demo["locataire"]).leases]
+    client = client_for("gestionnaire@example.org")
+    page = client.get("/staffleaseview/list/").get_data(as_text=True)
+    assert 'name="household"' in page and "<select" not in page.split('name="household"')[0][-300:]
+    page = client.get(f"/staffleaseview/list/?_flt_0_household={number}").get_data(as_text=True)
+    assert all(n in page for n in leases) and not any(n in page for n in others)
+    payments = client.get(f"/staffpaymentview/list/?_flt_0_household={number}").get_data(as_text=True)
+    assert "Foyer" in payments and page.count("/staffleaseview/show/") == len(leases)

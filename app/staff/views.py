@@ -11,11 +11,13 @@ from decimal import Decimal
 
 from flask import flash, redirect, request
 from flask_appbuilder import BaseView, ModelView, expose, has_access
+from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.filters import FilterEqual
 from flask_appbuilder.actions import action
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from sqlalchemy.orm import selectinload
 from flask_babel import lazy_gettext as _l
+from wtforms import StringField
 from wtforms.validators import DataRequired, Optional as OptionalValidator
 
 from app import formatting
@@ -83,6 +85,17 @@ class EagerInterface(SQLAInterface):
         return query.options(*(selectinload(getattr(self.obj, name)) for name in self.eager))
 
 
+class FilterClientNumber(BaseFilter):
+    """Search a household's rows by its client number (a select of every household would weigh megabytes)."""
+
+    name = _l("Numéro client")
+    arg_name = "client"
+
+    def apply(self, query, value):
+        return query.join(Household, self.model.household_id == Household.id).filter(
+            Household.client_number == str(value or "").strip())
+
+
 class StaffModelView(ModelView):
     """Base of the staff screens: French labels, Babel-formatted amounts and dates, translated enum selects."""
 
@@ -95,6 +108,11 @@ class StaffModelView(ModelView):
         self.label_columns = dict(LABELS, **(self.label_columns or {}))
         super()._init_properties()
         self.datamodel.eager = tuple(c for c in self.list_columns if self.datamodel.is_relation_many_to_one(c))
+        if "household" in self.search_columns:
+            self.search_form_extra_fields = dict(self.search_form_extra_fields or {},
+                                                 household=StringField(LABELS["client_number"]))
+            by_number = [FilterClientNumber("household", self.datamodel)]
+            self._filters._search_filters["household"] = self._filters._all_filters["household"] = by_number
         columns = self.datamodel.list_columns
         for name, column in columns.items():
             python_type = _python_type(column)
@@ -198,7 +216,7 @@ class StaffLeaseView(StaffModelView):
     show_title = add_title = edit_title = _l("Contrat")
     list_columns = ["display_number", "household", "unit", "start_date", "end_date", "rent", "charges"]
     order_columns = ["start_date", "end_date", "rent"]
-    search_columns = ["number", "start_date", "end_date"]
+    search_columns = ["number", "household", "start_date", "end_date"]
     show_columns = ["display_number", "household", "unit", "start_date", "end_date", "rent", "charges",
                     "housing_benefit", "deposit", "created_at"]
     add_columns = edit_columns = ["number", "household", "unit", "start_date", "end_date", "rent", "charges",
@@ -215,7 +233,7 @@ class StaffOccupantView(StaffModelView):
     list_title = _l("Occupants")
     show_title = add_title = edit_title = _l("Occupant")
     list_columns = ["last_name", "first_name", "relation", "household", "arrival_date", "departure_date"]
-    search_columns = ["last_name", "first_name"]
+    search_columns = ["last_name", "first_name", "household"]
     add_columns = edit_columns = ["household", "lease", "last_name", "first_name", "birth_date", "relation",
                                   "arrival_date", "departure_date"]
     add_form_extra_fields = {"household": household_field(validators=[DataRequired()]),
@@ -236,7 +254,7 @@ class StaffLedgerEntryView(StaffModelView):
     show_title = add_title = _l("Écriture")
     list_columns = ["entry_date", "household", "lease", "kind", "label", "signed_amount", "period", "due_date"]
     order_columns = ["entry_date", "due_date", "period"]
-    search_columns = ["entry_date", "kind", "period", "label"]
+    search_columns = ["household", "entry_date", "kind", "period", "label"]
     show_columns = ["entry_date", "household", "lease", "kind", "direction", "amount", "rent_part", "charges_part",
                     "label", "period", "due_date", "external_ref", "created_at"]
     add_columns = ["household", "lease", "kind", "direction", "amount", "label", "entry_date", "period"]
@@ -257,7 +275,7 @@ class StaffDocumentView(StaffModelView):
     list_title = _l("Documents")
     show_title = _l("Document")
     list_columns = ["created_at", "household", "lease", "kind", "period", "title"]
-    search_columns = ["kind", "period", "title"]
+    search_columns = ["household", "kind", "period", "title"]
     show_columns = ["household", "lease", "kind", "period", "title", "original_filename", "created_at", "created_by"]
     base_order = ("created_at", "desc")
     base_permissions = READ_ONLY
@@ -268,7 +286,7 @@ class StaffInsuranceView(StaffModelView):
     list_title = _l("Attestations d'assurance")
     show_title = _l("Attestation d'assurance")
     list_columns = ["created_at", "household", "insurer", "policy_number", "start_date", "end_date", "status"]
-    search_columns = ["status", "insurer", "end_date"]
+    search_columns = ["status", "household", "insurer", "end_date"]
     show_columns = ["household", "lease", "insurer", "policy_number", "start_date", "end_date", "status",
                     "decision_reason", "decided_at", "decided_by", "created_at"]
     base_order = ("created_at", "asc")
@@ -280,7 +298,7 @@ class StaffMandateView(StaffModelView):
     list_title = _l("Mandats de prélèvement")
     show_title = _l("Mandat de prélèvement")
     list_columns = ["reference", "household", "lease", "masked_iban", "debit_day", "status", "created_at"]
-    search_columns = ["reference", "status", "debit_day"]
+    search_columns = ["reference", "household", "status", "debit_day"]
     show_columns = ["reference", "household", "lease", "account_holder", "masked_iban", "bic", "bank_name",
                     "debit_day", "status", "signed_on", "activated_at", "last_collection_on", "decision_reason",
                     "created_at"]
@@ -293,7 +311,7 @@ class StaffPaymentView(StaffModelView):
     list_title = _l("Paiements par carte")
     show_title = _l("Paiement par carte")
     list_columns = ["created_at", "order_id", "household", "amount", "status", "bank_status"]
-    search_columns = ["status", "trans_day", "order_id", "created_at", "amount"]
+    search_columns = ["status", "household", "trans_day", "order_id", "created_at", "amount"]
     show_columns = ["order_id", "trans_id", "trans_day", "household", "lease", "amount", "currency", "ctx_mode",
                     "status", "bank_status", "bank_result", "trans_uuid", "notified_at", "review_reason",
                     "created_at"]
@@ -341,7 +359,7 @@ class StaffRequestView(StaffModelView):
     list_title = _l("Demandes")
     show_title = _l("Demande")
     list_columns = ["number", "created_at", "household", "agency", "category", "status", "assigned_to"]
-    search_columns = ["number", "status", "category", "kind", "agency", "created_at"]
+    search_columns = ["number", "household", "status", "category", "kind", "agency", "created_at"]
     show_columns = ["number", "household", "lease", "agency", "kind", "category", "common_areas", "subject",
                     "description", "access_info", "status", "assigned_to", "created_at", "updated_at",
                     "resolved_at", "rating"]
@@ -358,7 +376,7 @@ class StaffTenantAccountView(StaffModelView):
     list_title = _l("Comptes de l'espace locataire")
     show_title = _l("Compte de l'espace locataire")
     list_columns = ["household", "user.email", "user.active", "activated_at", "user.last_login"]
-    search_columns = ["activated_at", "created_at"]
+    search_columns = ["household", "activated_at", "created_at"]
     show_columns = ["household", "user.email", "user.active", "activated_at", "user.last_login", "locale",
                     "created_at"]
     base_permissions = READ_ONLY + ["can_resend_activation", "can_disable"]
