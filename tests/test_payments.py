@@ -243,7 +243,7 @@ def test_household_wide_payment_is_spread_over_the_leases_that_owe(app, client_f
                                        direction=Direction.DEBIT,
                                        amount=Decimal("10.00"), label="Test", entry_date=date.today()))
         db.session.commit()
-        owed = {lease.id: payments.lease_balance(lease.id) for lease in household.leases}
+        owed = {lease.id: ledger.lease_balance(lease.id) for lease in household.leases}
     pay(client, "1000")
     [transaction] = transactions(app)
     notify(app, notification(transaction))

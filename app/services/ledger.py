@@ -27,6 +27,12 @@ def household_balance(household_id: int) -> Decimal:
     return cents(total)
 
 
+def lease_balance(lease_id: int) -> Decimal:
+    total = db.session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(SIGNED_AMOUNT), 0)).where(LedgerEntry.lease_id == lease_id))
+    return cents(total)
+
+
 def household_overdue(household_id: int, today: date) -> Decimal:
     """What is owed for debits already past their due date, after every credit received so far.
 

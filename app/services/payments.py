@@ -43,14 +43,8 @@ def config_amount(name: str) -> Decimal:
     return Decimal(current_app.config[name])
 
 
-def lease_balance(lease_id: int) -> Decimal:
-    total = db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(ledger.SIGNED_AMOUNT), 0))
-                              .where(LedgerEntry.lease_id == lease_id))
-    return ledger.cents(total)
-
-
 def amount_due(household: Household, lease: Lease | None) -> Decimal:
-    balance = lease_balance(lease.id) if lease else ledger.household_balance(household.id)
+    balance = ledger.lease_balance(lease.id) if lease else ledger.household_balance(household.id)
     return max(balance, ZERO)
 
 
@@ -205,7 +199,7 @@ def _credit(transaction: PaymentTransaction, uuid: str, now: datetime) -> None:
         leases = db.session.scalars(sa.select(Lease).where(Lease.household_id == transaction.household_id)
                                     .order_by(Lease.start_date, Lease.id)).all()
         for lease in leases:
-            part = min(max(lease_balance(lease.id), ZERO), left)
+            part = min(max(ledger.lease_balance(lease.id), ZERO), left)
             if part:
                 shares[lease.id], left = part, left - part
         if left:  # paid more than owed: the rest stays as a credit on the first lease
