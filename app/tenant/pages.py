@@ -75,47 +75,40 @@ class TenantContractView(BaseView):
                                     occupants=requests.current_occupants(household, today),
                                     insurance=status, certificate=certificate)
 
+    def _declare(self, form, title, declare):
+        """Shared by both occupant forms: `declare()` creates the request, or raises RequestError for a field."""
+        if form.validate_on_submit():
+            try:
+                created = declare()
+            except RequestError as error:
+                form[error.field].errors = list(form[error.field].errors) + [error.message]
+            else:
+                flash(_("Votre demande %(number)s est envoyée à votre agence. La liste des occupants sera mise à "
+                        "jour après sa validation.", number=created.number), "success")
+                return redirect(url_for("TenantContractView.index"))
+        return self.render_template("tenant/occupant_form.html", form=form, title=title), \
+            400 if form.errors else 200
+
     @expose("/occupant/arrivee", methods=["GET", "POST"])
     @has_access
     def arrival(self):
         household = household_or_404()
         form = OccupantArrivalForm()
-        if form.validate_on_submit():
-            try:
-                created = requests.declare_arrival(
-                    household, form.last_name.data, form.first_name.data, form.birth_date.data,
-                    OccupantRelation[form.relation.data], form.arrival_date.data, utcnow(), current_user.id)
-            except RequestError as error:
-                form[error.field].errors = list(form[error.field].errors) + [error.message]
-            else:
-                flash(_("Votre demande %(number)s est envoyée à votre agence. La liste des occupants sera mise à "
-                        "jour après sa validation.", number=created.number), "success")
-                return redirect(url_for("TenantContractView.index"))
-        return self.render_template("tenant/occupant_form.html", form=form,
-                                    title=_("Déclarer l'arrivée d'un occupant")), 400 if form.errors else 200
+        return self._declare(form, _("Déclarer l'arrivée d'un occupant"), lambda: requests.declare_arrival(
+            household, form.last_name.data, form.first_name.data, form.birth_date.data,
+            OccupantRelation[form.relation.data], form.arrival_date.data, utcnow(), current_user.id))
 
     @expose("/occupant/depart", methods=["GET", "POST"])
     @has_access
     def departure(self):
         household = household_or_404()
-        today = date.today()
         form = OccupantDepartureForm()
         form.occupant.choices = [(o.id, f"{o.first_name} {o.last_name}")
-                                 for o in requests.current_occupants(household, today)
+                                 for o in requests.current_occupants(household, date.today())
                                  if o.relation is not OccupantRelation.SIGNATORY]
-        if form.validate_on_submit():
-            occupant = get_for_household(Occupant, form.occupant.data, household)
-            try:
-                created = requests.declare_departure(household, occupant, form.departure_date.data, utcnow(),
-                                                     current_user.id)
-            except RequestError as error:
-                form[error.field].errors = list(form[error.field].errors) + [error.message]
-            else:
-                flash(_("Votre demande %(number)s est envoyée à votre agence. La liste des occupants sera mise à "
-                        "jour après sa validation.", number=created.number), "success")
-                return redirect(url_for("TenantContractView.index"))
-        return self.render_template("tenant/occupant_form.html", form=form,
-                                    title=_("Déclarer le départ d'un occupant")), 400 if form.errors else 200
+        return self._declare(form, _("Déclarer le départ d'un occupant"), lambda: requests.declare_departure(
+            household, get_for_household(Occupant, form.occupant.data, household), form.departure_date.data,
+            utcnow(), current_user.id))
 
 
 class TenantDocumentsView(BaseView):
