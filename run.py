@@ -2,7 +2,11 @@
 
 import os
 
-from app import create_app
+PORT = int(os.environ.get("PORT", "8080"))
+# Links in mail and the bank's return and notification URLs follow the port served here unless set explicitly.
+os.environ.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{PORT}")
+
+from app import create_app  # noqa: E402 - the environment above must be read by the configuration
 
 app = create_app()
 
@@ -11,5 +15,4 @@ if __name__ == "__main__":
 
     if app.config["SCHEDULER_ENABLED"]:
         start_scheduler(app)
-    app.run(host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "8080")), debug=False,
-            use_reloader=False)
+    app.run(host=os.environ.get("HOST", "127.0.0.1"), port=PORT, debug=False, use_reloader=False, threaded=True)
