@@ -580,10 +580,18 @@ class InsuranceCertificate(StoredFileMixin, TimestampMixin, Model):
     decision_reason: Mapped[Optional[str]] = mapped_column(sa.Text)
     decided_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     decided_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("ab_user.id"))
+    # Reminders already sent, so the daily job sends each once.
+    reminder_sent_on: Mapped[Optional[date]] = mapped_column(sa.Date)
+    expiry_notice_sent_on: Mapped[Optional[date]] = mapped_column(sa.Date)
 
     household: Mapped[Household] = relationship()
     lease: Mapped[Lease] = relationship()
     decided_by: Mapped[Optional[User]] = relationship()
+
+    @property
+    def hours_waiting(self) -> int:
+        """Hours since it was sent (staff aim to decide within 48)."""
+        return int((utcnow() - self.created_at).total_seconds() // 3600)
 
     def __str__(self) -> str:
         return f"{self.insurer} {self.policy_number}"

@@ -6,6 +6,7 @@ from flask import current_app
 from flask_appbuilder import AppBuilder
 from flask_babel import lazy_gettext as _l
 
+from app.staff import desk
 from app.staff import views as staff
 from app.tenant.account_views import AccountView
 from app.tenant.pages import (
@@ -20,6 +21,8 @@ STAFF_MENU = [
     (staff.StaffOccupantView, "StaffOccupants", _l("Occupants"), "fa-user", "StaffCustomers"),
     (staff.StaffTenantAccountView, "StaffAccounts", _l("Comptes portail"), "fa-id-card", "StaffCustomers"),
     (staff.StaffRequestView, "StaffRequests", _l("Demandes"), "fa-comments", "StaffFollowUp"),
+    (staff.StaffInsuranceQueueView, "StaffInsuranceQueue", _l("Attestations à valider"), "fa-check",
+     "StaffFollowUp"),
     (staff.StaffInsuranceView, "StaffInsurance", _l("Attestations d'assurance"), "fa-shield-alt", "StaffFollowUp"),
     (staff.StaffDocumentView, "StaffDocuments", _l("Documents"), "fa-file-pdf", "StaffFollowUp"),
     (staff.StaffLedgerEntryView, "StaffLedger", _l("Écritures"), "fa-book", "StaffAccounting"),
@@ -49,6 +52,8 @@ def register_views(appbuilder: AppBuilder) -> None:
         appbuilder.add_view(view, name, label=label, icon=icon, category=category,
                             category_label=STAFF_CATEGORIES[category])
     appbuilder.add_view_no_menu(staff.StaffRequestEventView)
+    appbuilder.add_view_no_menu(desk.StaffRequestDeskView)
+    appbuilder.add_view_no_menu(desk.StaffInsuranceDeskView)
 
     account_view = appbuilder.add_view_no_menu(AccountView)
     # Registration and recovery forms: per-address limit on submissions (the per-account and per-client-number

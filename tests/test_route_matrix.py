@@ -100,6 +100,19 @@ def tenant_document_values(app) -> dict:
         return {"document_id": document_id, "lease_id": lease.id, "period": period}
 
 
+def tenant_request_values(app) -> dict:
+    """A request of locataire@example.org, its attachment, and its insurance certificate."""
+    from app.models import Attachment, InsuranceCertificate, RequestEvent, TenantRequest
+
+    with app.app_context():
+        attachment = db.session.scalar(sa.select(Attachment).where(Attachment.original_filename == "matrix.pdf"))
+        request = db.session.get(TenantRequest, attachment.event.request_id)
+        certificate = db.session.scalar(sa.select(InsuranceCertificate.id).where(
+            InsuranceCertificate.household_id == request.household_id))
+        assert db.session.get(RequestEvent, attachment.event_id) is not None
+        return {"request_id": request.id, "attachment_id": attachment.id, "certificate_id": certificate}
+
+
 def browsable_rules(app):
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.endpoint):
         view, method = view_and_method(rule.endpoint)
@@ -120,6 +133,8 @@ def build_url(app, rule) -> str | None:
             if values["pk"] is None:
                 assert rule.endpoint.startswith("UserGroupModelView."), f"no row to browse for {rule.endpoint}"
                 return None
+        elif argument in ("request_id", "attachment_id", "certificate_id"):
+            values.update(tenant_request_values(app))
         elif argument in ("transaction_id", "order_id"):
             from app.models import PaymentTransaction
 
@@ -164,6 +179,21 @@ def job_run(app, demo):
                                           trans_id="000001", trans_day=date.today(), amount=Decimal("10.00"),
                                           ctx_mode="TEST", status=PaymentStatus.PAID, trans_uuid="m" * 32,
                                           notified_at=utcnow()))
+        from app.models import Attachment, RequestEvent, TenantRequest
+        from app.services import uploads
+
+        event = db.session.scalar(sa.select(RequestEvent).join(TenantRequest).where(
+            TenantRequest.household_id == demo["locataire"]).order_by(RequestEvent.id))
+        attachment = Attachment(event_id=event.id)
+        uploads.store(uploads.CheckedFile(uploads.PDF, b"%PDF-1.4 matrix", "matrix.pdf"), attachment)
+        db.session.add(attachment)
+        from app.models import InsuranceCertificate, ReviewStatus
+
+        db.session.execute(sa.update(InsuranceCertificate).where(InsuranceCertificate.household_id == demo["retard"])
+                           .values(status=ReviewStatus.PENDING))
+        certificate = db.session.scalar(sa.select(InsuranceCertificate).where(
+            InsuranceCertificate.household_id == demo["locataire"]))
+        uploads.store(uploads.CheckedFile(uploads.PDF, b"%PDF-1.4 matrix", "assurance.pdf"), certificate)
         db.session.add(PaymentTransaction(household_id=demo["retard"], order_id="EL-MATRIX-000002",
                                           trans_id="000002", trans_day=date.today(), amount=Decimal("10.00"),
                                           ctx_mode="TEST", status=PaymentStatus.REVIEW, review_reason="matrix"))
@@ -182,7 +212,8 @@ def test_route_matrix(app, client_for, job_run, role):
         want = expected(app, rule.endpoint, role)
         response = client.get(url)
         checked += 1
-        if want == OK and response.status_code != 200:
+        desk = response.status_code == 302 and "/agence/" in response.location  # staff show pages open the desk
+        if want == OK and response.status_code != 200 and not desk:
             failures.append(f"{url} ({rule.endpoint}): expected 200, got {response.status_code}")
         if want == GONE and response.status_code != 404:
             failures.append(f"{url} ({rule.endpoint}): expected 404, got {response.status_code}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from flask import flash, redirect, request
+from flask import flash, redirect, request, url_for
 from flask_appbuilder import BaseView, ModelView, expose, has_access
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.filters import FilterEqual
@@ -23,7 +23,7 @@ from wtforms.validators import DataRequired, Optional as OptionalValidator
 from app import formatting
 from app.models import (
     Agency, DirectDebitMandate, Document, Household, InsuranceCertificate, JobRun, LabelledEnum, Lease, LedgerEntry,
-    ZERO, Occupant, PaymentStatus, PaymentTransaction, RequestEvent, Residence, TenantAccount, TenantRequest, Unit,
+    ZERO, Occupant, PaymentStatus, ReviewStatus, PaymentTransaction, RequestEvent, Residence, TenantAccount, TenantRequest, Unit,
     utcnow,
 )
 from app.services.payments import payment_days
@@ -283,6 +283,11 @@ class StaffDocumentView(StaffModelView):
 
 class StaffInsuranceView(StaffModelView):
     datamodel = EagerInterface(InsuranceCertificate)
+
+    @expose("/show/<pk>", methods=["GET"])
+    @has_access
+    def show(self, pk):
+        return redirect(url_for("StaffInsuranceDeskView.detail", certificate_id=pk))
     list_title = _l("Attestations d'assurance")
     show_title = _l("Attestation d'assurance")
     list_columns = ["created_at", "household", "insurer", "policy_number", "start_date", "end_date", "status"]
@@ -291,6 +296,16 @@ class StaffInsuranceView(StaffModelView):
                     "decision_reason", "decided_at", "decided_by", "created_at"]
     base_order = ("created_at", "asc")
     base_permissions = READ_ONLY
+
+
+class StaffInsuranceQueueView(StaffInsuranceView):
+    """Certificates waiting for a decision, oldest first (target: 48 hours)."""
+
+    list_title = _l("Attestations à valider (objectif : 48 heures)")
+    base_filters = [["status", FilterEqual, ReviewStatus.PENDING]]
+    list_columns = ["created_at", "hours_waiting", "household", "insurer", "start_date", "end_date"]
+    label_columns = {"hours_waiting": _l("Attente (heures)")}
+    base_order = ("created_at", "asc")
 
 
 class StaffMandateView(StaffModelView):
@@ -356,6 +371,11 @@ class StaffRequestEventView(StaffModelView):
 
 class StaffRequestView(StaffModelView):
     datamodel = EagerInterface(TenantRequest)
+
+    @expose("/show/<pk>", methods=["GET"])
+    @has_access
+    def show(self, pk):
+        return redirect(url_for("StaffRequestDeskView.detail", request_id=pk))
     list_title = _l("Demandes")
     show_title = _l("Demande")
     list_columns = ["number", "created_at", "household", "agency", "category", "status", "assigned_to"]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, EmailField, PasswordField, SelectField, StringField, TelField
+from wtforms import (
+    BooleanField, DateField, EmailField, FileField, MultipleFileField, PasswordField, SelectField, StringField,
+    TelField, TextAreaField,
+)
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from app.models import OccupantRelation, ProfessionalSituation
@@ -114,3 +117,46 @@ class PayForm(FlaskForm):
     lease = SelectField(_l("Contrat à régler"), choices=[], validators=[Optional()])
     amount = StringField(_l("Montant à payer (€)"), validators=[_required(), Length(max=20)],
                          description=_l("Par défaut, ce que vous devez. Vous pouvez payer un autre montant."))
+
+
+class NewRequestForm(FlaskForm):
+    category = SelectField(_l("Type de demande"), validators=[_required()], choices=[])
+    common_areas = BooleanField(_l("Le problème concerne les parties communes (hall, escalier, ascenseur, cave...)"))
+    subject = StringField(_l("Objet"), validators=[_required(), Length(max=200)],
+                          description=_l("En quelques mots, par exemple « Fuite sous l'évier »."))
+    description = TextAreaField(_l("Description"), validators=[_required(), Length(max=5000)],
+                                description=_l("Décrivez le problème : où, depuis quand, ce que vous avez constaté."))
+    availability = StringField(_l("Quand êtes-vous joignable ?"), validators=[Optional(), Length(max=200)],
+                               description=_l("Par exemple : en semaine après 17 h."))
+    presence_needed = BooleanField(_l("Ma présence est nécessaire pour l'intervention"))
+    pets = BooleanField(_l("Il y a des animaux dans le logement"))
+    attachments = MultipleFileField(_l("Photos ou documents"),
+                                    description=_l("Facultatif. Photos JPEG ou PNG, ou PDF, 8 Mo au plus chacun, "
+                                                   "5 fichiers au plus."))
+
+
+class AddInformationForm(FlaskForm):
+    body = TextAreaField(_l("Votre message"), validators=[Optional(), Length(max=5000)])
+    attachments = MultipleFileField(_l("Photos ou documents"), description=_l("Facultatif."))
+
+
+class RateForm(FlaskForm):
+    rating = SelectField(_l("Votre avis sur le traitement"), validators=[_required()],
+                         choices=lambda: [("5", str(_l("5 - Très satisfait"))), ("4", str(_l("4 - Satisfait"))),
+                                          ("3", str(_l("3 - Moyen"))), ("2", str(_l("2 - Peu satisfait"))),
+                                          ("1", str(_l("1 - Pas satisfait")))])
+
+
+class ReopenForm(FlaskForm):
+    reason = TextAreaField(_l("Pourquoi le problème n'est-il pas réglé ?"), validators=[_required(),
+                                                                                       Length(max=2000)])
+
+
+class InsuranceForm(FlaskForm):
+    insurer = StringField(_l("Assureur"), validators=[_required(), Length(max=120)],
+                          description=_l("Choisissez dans la liste ou écrivez le nom de votre assureur."))
+    policy_number = StringField(_l("Numéro de contrat d'assurance"), validators=[_required(), Length(max=60)])
+    start_date = DateField(_l("Valable du"), validators=[DataRequired(message=DATE_INVALID)])
+    end_date = DateField(_l("Valable jusqu'au"), validators=[DataRequired(message=DATE_INVALID)])
+    document = FileField(_l("Attestation (PDF)"), description=_l("Le fichier PDF envoyé par votre assureur, 8 Mo "
+                                                                  "au plus."))

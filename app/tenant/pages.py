@@ -17,12 +17,15 @@ from flask_login import current_user
 from app.extensions import db
 from app.models import (
     Document, InsuranceCertificate, Lease, Occupant, OccupantRelation, PaymentStatus, PaymentTransaction,
-    ReviewStatus, utcnow,
+    RequestCategory, ReviewStatus, TenantRequest, utcnow,
 )
 from app.security import current_household, get_for_household
-from app.services import documents, ledger, payments, requests
+from app.services import documents, insurance, ledger, payments, requests, uploads
 from app.services.requests import RequestError
-from app.tenant.forms import CertificateCheckForm, OccupantArrivalForm, OccupantDepartureForm, PayForm
+from app.tenant.forms import (
+    AddInformationForm, CertificateCheckForm, InsuranceForm, NewRequestForm, OccupantArrivalForm,
+    OccupantDepartureForm, PayForm, RateForm, ReopenForm,
+)
 
 
 def household_or_404():
@@ -74,6 +77,30 @@ class TenantContractView(BaseView):
         return self.render_template("tenant/contract.html", household=household, today=today,
                                     occupants=requests.current_occupants(household, today),
                                     insurance=status, certificate=certificate)
+
+    @expose("/assurance", methods=["GET", "POST"])
+    @has_access
+    def insurance(self):
+        household = household_or_404()
+        current = insurance.latest(household)
+        form = InsuranceForm()
+        if request.method == "GET" and current is not None:
+            form.insurer.data, form.policy_number.data = current.insurer, current.policy_number
+            if current.end_date >= date.today():
+                form.start_date.data, form.end_date.data = current.start_date, current.end_date
+        if form.validate_on_submit():
+            try:
+                insurance.submit(household, insurance.Submission(
+                    form.insurer.data, form.policy_number.data, form.start_date.data, form.end_date.data),
+                    form.document.data, utcnow())
+            except insurance.InsuranceError as error:
+                show_field_error(form, error.field, error.message)
+            else:
+                flash(_("Votre attestation est envoyée. Votre agence la vérifie sous 48 heures."), "success")
+                return redirect(url_for("TenantContractView.index"))
+        return self.render_template("tenant/insurance_form.html", form=form, current=current,
+                                    insurers=insurance.COMMON_INSURERS), \
+            400 if form.errors or form.form_errors else 200
 
     def _declare(self, form, title, declare):
         """Shared by both occupant forms: `declare()` creates the request, or raises RequestError for a field."""
@@ -227,6 +254,27 @@ class TenantPaymentView(BaseView):
         return pdf_response(None, f"recu-paiement-{transaction.order_id}.pdf", path=path)
 
 
+def checked_files(storages, allowed=(uploads.PDF, uploads.JPEG, uploads.PNG)) -> list:
+    """The uploaded files of a multiple-file field, each checked by content (empty inputs are skipped)."""
+    files = [storage for storage in (storages or []) if getattr(storage, "filename", "")]
+    return [uploads.check(storage, allowed) for storage in files]
+
+
+def show_field_error(form, field: str | None, message: str) -> None:
+    target = form[field] if field and field in form else None
+    if target is None:
+        form.form_errors.append(message)
+    else:
+        target.errors = list(target.errors) + [message]
+
+
+def send_upload(path, content_type: str, filename: str) -> Response:
+    """A tenant's or staff's uploaded file, as an attachment (never rendered by the browser), never cached."""
+    response = send_file(path, mimetype=content_type, as_attachment=True, download_name=filename)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 class TenantRequestsView(BaseView):
     route_base = "/demandes"
     default_view = "index"
@@ -238,7 +286,106 @@ class TenantRequestsView(BaseView):
         items = requests.household_requests(household.id)
         return self.render_template("tenant/requests.html", household=household,
                                     pending=[r for r in items if r.status in requests.OPEN_STATUSES],
-                                    done=[r for r in items if r.status not in requests.OPEN_STATUSES])
+                                    done=[r for r in items if r.status not in requests.OPEN_STATUSES],
+                                    handling_days=requests.handling_days)
+
+    @expose("/nouvelle", methods=["GET", "POST"])
+    @has_access
+    def new(self):
+        household = household_or_404()
+        form = NewRequestForm()
+        form.category.choices = [("", _("Choisissez..."))] + [
+            (c.name, f"{c.kind.label} - {c.label}") for c in requests.TENANT_CATEGORIES]
+        if form.validate_on_submit():
+            try:
+                created = requests.submit(household, requests.NewRequest(
+                    category=RequestCategory[form.category.data], subject=form.subject.data,
+                    description=form.description.data, common_areas=form.common_areas.data,
+                    availability=form.availability.data or "", presence_needed=form.presence_needed.data,
+                    pets=form.pets.data), checked_files(form.attachments.data), utcnow(), current_user.id)
+            except uploads.UploadError as error:
+                show_field_error(form, "attachments", str(error))
+            except (RequestError, KeyError) as error:
+                show_field_error(form, getattr(error, "field", "category"), getattr(error, "message", str(error)))
+            else:
+                flash(_("Votre demande %(number)s est envoyée à votre agence. Délai de traitement indicatif : "
+                        "%(days)s jours ouvrés.", number=created.number,
+                        days=requests.handling_days(created.category)), "success")
+                return redirect(url_for("TenantRequestsView.detail", request_id=created.id))
+        return self.render_template("tenant/request_new.html", form=form,
+                                    handling=[(c, requests.handling_days(c)) for c in requests.TENANT_CATEGORIES]), \
+            400 if form.errors or form.form_errors else 200
+
+    def _detail(self, request_, status=200, **forms):
+        now = utcnow()
+        return self.render_template(
+            "tenant/request_detail.html", item=request_, events=requests.timeline(request_, internal=False),
+            add_form=forms.get("add") or AddInformationForm(formdata=None, prefix="add"),
+            rate_form=forms.get("rate") or RateForm(formdata=None, prefix="rate"),
+            reopen_form=forms.get("reopen") or ReopenForm(formdata=None, prefix="reopen"),
+            can_reopen=requests.can_reopen(request_, now), days=requests.handling_days(request_.category)), status
+
+    @expose("/<int:request_id>")
+    @has_access
+    def detail(self, request_id):
+        return self._detail(get_for_household(TenantRequest, request_id, household_or_404()))
+
+    @expose("/<int:request_id>/complement", methods=["POST"])
+    @has_access
+    def add_information(self, request_id):
+        request_ = get_for_household(TenantRequest, request_id, household_or_404())
+        form = AddInformationForm(prefix="add")
+        if form.validate_on_submit():
+            try:
+                requests.add_information(request_, form.body.data or "", checked_files(form.attachments.data),
+                                         utcnow(), current_user.id)
+            except uploads.UploadError as error:
+                show_field_error(form, "attachments", str(error))
+            except RequestError as error:
+                show_field_error(form, error.field, error.message)
+            else:
+                flash(_("Votre complément d'information est envoyé à votre agence."), "success")
+                return redirect(url_for("TenantRequestsView.detail", request_id=request_id))
+        return self._detail(request_, 400, add=form)
+
+    @expose("/<int:request_id>/avis", methods=["POST"])
+    @has_access
+    def rate(self, request_id):
+        request_ = get_for_household(TenantRequest, request_id, household_or_404())
+        form = RateForm(prefix="rate")
+        if form.validate_on_submit():
+            try:
+                requests.rate(request_, int(form.rating.data), utcnow())
+            except RequestError as error:
+                show_field_error(form, error.field, error.message)
+            else:
+                flash(_("Merci pour votre avis."), "success")
+                return redirect(url_for("TenantRequestsView.detail", request_id=request_id))
+        return self._detail(request_, 400, rate=form)
+
+    @expose("/<int:request_id>/reouvrir", methods=["POST"])
+    @has_access
+    def reopen(self, request_id):
+        request_ = get_for_household(TenantRequest, request_id, household_or_404())
+        form = ReopenForm(prefix="reopen")
+        if form.validate_on_submit():
+            try:
+                requests.reopen(request_, form.reason.data, utcnow(), current_user.id)
+            except RequestError as error:
+                show_field_error(form, error.field, error.message)
+            else:
+                flash(_("Votre demande est réouverte. Votre agence reprend son traitement."), "success")
+                return redirect(url_for("TenantRequestsView.detail", request_id=request_id))
+        return self._detail(request_, 400, reopen=form)
+
+    @expose("/piece/<int:attachment_id>")
+    @has_access
+    def attachment(self, attachment_id):
+        attachment = requests.attachment_for_household(attachment_id, current_household())
+        path = uploads.path_of(attachment)
+        if path is None:
+            abort(404)
+        return send_upload(path, attachment.content_type, attachment.original_filename)
 
 
 class CertificateCheckView(BaseView):

@@ -1,0 +1,179 @@
+"""Staff desks: one request with its whole timeline (internal notes included) and the reply, status and
+assignment forms; one insurance certificate with its PDF and the decision form. Views are named Staff* (role)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, url_for
+from flask_appbuilder import BaseView, expose, has_access
+from flask_appbuilder.security.sqla.models import Role, User
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, MultipleFileField, SelectField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from app import roles
+from app.extensions import db
+from app.models import InsuranceCertificate, RequestStatus, ReviewStatus, TenantRequest, utcnow
+from app.services import insurance, requests, uploads
+from app.services.requests import RequestError
+from app.tenant.pages import checked_files, send_upload, show_field_error
+
+
+class ReplyForm(FlaskForm):
+    body = TextAreaField(_l("Message"), validators=[DataRequired(message=_l("Ce champ est obligatoire.")),
+                                                    Length(max=5000)])
+    internal = BooleanField(_l("Note interne (jamais montrée au locataire)"))
+    attachments = MultipleFileField(_l("Pièces jointes"))
+
+
+class StatusForm(FlaskForm):
+    status = SelectField(_l("Nouveau statut"), choices=lambda: [(s.name, str(s.label)) for s in RequestStatus])
+    comment = TextAreaField(_l("Message au locataire"), validators=[Optional(), Length(max=5000)],
+                            description=_l("Envoyé par e-mail avec le changement de statut."))
+
+
+class AssignForm(FlaskForm):
+    user = SelectField(_l("Attribuée à"), choices=[], validators=[Optional()])
+
+
+class DecisionForm(FlaskForm):
+    decision = SelectField(_l("Décision"), choices=lambda: [
+        (ReviewStatus.VALIDATED.name, str(_l("Valider"))), (ReviewStatus.REFUSED.name, str(_l("Refuser"))),
+        (ReviewStatus.INFO_REQUESTED.name, str(_l("Demander un complément")))])
+    reason = TextAreaField(_l("Motif (envoyé au locataire)"), validators=[Optional(), Length(max=2000)])
+
+
+def staff_users() -> list[tuple[str, str]]:
+    users = db.session.scalars(sa.select(User).join(User.roles).where(
+        Role.name.in_(roles.STAFF_ROLES), User.active.is_(True)).order_by(User.last_name)).unique().all()
+    return [("", _("Personne"))] + [(str(u.id), f"{u.first_name} {u.last_name}") for u in users]
+
+
+class StaffRequestDeskView(BaseView):
+    route_base = "/agence/demandes"
+
+    def _request(self, request_id) -> TenantRequest:
+        item = db.session.get(TenantRequest, request_id)
+        if item is None:
+            abort(404)
+        return item
+
+    def _page(self, item, status=200, **forms):
+        assign = forms.get("assign") or AssignForm(formdata=None, prefix="assign")
+        assign.user.choices = staff_users()
+        if not forms.get("assign"):
+            assign.user.data = str(item.assigned_to_id or "")
+        return self.render_template(
+            "staff/request_desk.html", item=item, events=requests.timeline(item, internal=True),
+            reply=forms.get("reply") or ReplyForm(formdata=None, prefix="reply"),
+            status_form=forms.get("status") or StatusForm(formdata=None, prefix="status"), assign=assign,
+            days=requests.handling_days(item.category)), status
+
+    @expose("/<int:request_id>")
+    @has_access
+    def detail(self, request_id):
+        return self._page(self._request(request_id))
+
+    @expose("/<int:request_id>/reponse", methods=["POST"])
+    @has_access
+    def reply(self, request_id):
+        item = self._request(request_id)
+        form = ReplyForm(prefix="reply")
+        if form.validate_on_submit():
+            try:
+                requests.staff_reply(item, form.body.data, form.internal.data, checked_files(form.attachments.data),
+                                     utcnow(), request_user_id())
+            except uploads.UploadError as error:
+                show_field_error(form, "attachments", str(error))
+            except RequestError as error:
+                show_field_error(form, error.field, error.message)
+            else:
+                flash(_("Note interne enregistrée.") if form.internal.data else
+                      _("Réponse envoyée au locataire."), "success")
+                return redirect(url_for("StaffRequestDeskView.detail", request_id=request_id))
+        return self._page(item, 400, reply=form)
+
+    @expose("/<int:request_id>/statut", methods=["POST"])
+    @has_access
+    def status(self, request_id):
+        item = self._request(request_id)
+        form = StatusForm(prefix="status")
+        if form.validate_on_submit():
+            try:
+                requests.staff_set_status(item, RequestStatus[form.status.data], form.comment.data or "", utcnow(),
+                                          request_user_id())
+            except RequestError as error:
+                show_field_error(form, error.field, error.message)
+            else:
+                flash(_("Statut changé ; le locataire est prévenu par e-mail."), "success")
+                return redirect(url_for("StaffRequestDeskView.detail", request_id=request_id))
+        return self._page(item, 400, status=form)
+
+    @expose("/<int:request_id>/attribution", methods=["POST"])
+    @has_access
+    def assign(self, request_id):
+        item = self._request(request_id)
+        form = AssignForm(prefix="assign")
+        form.user.choices = staff_users()
+        if form.validate_on_submit():
+            requests.staff_assign(item, int(form.user.data) if form.user.data else None, utcnow())
+            flash(_("Attribution enregistrée."), "success")
+            return redirect(url_for("StaffRequestDeskView.detail", request_id=request_id))
+        return self._page(item, 400, assign=form)
+
+    @expose("/piece/<int:attachment_id>")
+    @has_access
+    def attachment(self, attachment_id):
+        from app.models import Attachment
+
+        attachment = db.session.get(Attachment, attachment_id)
+        path = uploads.path_of(attachment) if attachment else None
+        if path is None:
+            abort(404)
+        return send_upload(path, attachment.content_type, attachment.original_filename)
+
+
+class StaffInsuranceDeskView(BaseView):
+    route_base = "/agence/assurances"
+
+    def _certificate(self, certificate_id) -> InsuranceCertificate:
+        certificate = db.session.get(InsuranceCertificate, certificate_id)
+        if certificate is None:
+            abort(404)
+        return certificate
+
+    @expose("/<int:certificate_id>", methods=["GET", "POST"])
+    @has_access
+    def detail(self, certificate_id):
+        certificate = self._certificate(certificate_id)
+        form = DecisionForm()
+        if form.validate_on_submit():
+            try:
+                insurance.decide(certificate, ReviewStatus[form.decision.data], form.reason.data or "", utcnow(),
+                                 request_user_id())
+            except insurance.InsuranceError as error:
+                show_field_error(form, error.field, error.message)
+            else:
+                flash(_("Décision enregistrée ; le locataire est prévenu par e-mail."), "success")
+                return redirect(url_for("StaffInsuranceQueueView.list"))
+        age = insurance.queue_age(certificate, utcnow())
+        return self.render_template("staff/insurance_desk.html", certificate=certificate, form=form,
+                                    hours=int(age.total_seconds() // 3600),
+                                    late=age > insurance.REVIEW_TARGET), 400 if form.errors else 200
+
+    @expose("/<int:certificate_id>/fichier")
+    @has_access
+    def document(self, certificate_id):
+        certificate = self._certificate(certificate_id)
+        path = uploads.path_of(certificate)
+        if path is None:
+            abort(404)
+        return send_upload(path, "application/pdf", certificate.original_filename or "attestation.pdf")
+
+
+def request_user_id() -> int:
+    from flask_login import current_user
+
+    return current_user.id
