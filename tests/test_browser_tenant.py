@@ -45,7 +45,8 @@ def test_every_section_by_the_menu_with_axe(live):
 
 
 @pytest.mark.parametrize("path", ["/", "/mon-compte/", "/contrat/", "/documents/", "/paiement/", "/demandes/",
-                                  "/contrat/occupant/arrivee", "/contrat/occupant/depart", "/mon-compte/fermer"])
+                                  "/contrat/occupant/arrivee", "/contrat/occupant/depart", "/mon-compte/fermer",
+                                  "/demandes/nouvelle", "/contrat/assurance"])
 def test_tenant_pages_on_a_360px_phone(live, path):
     _, server, browser = live
     page = sign_in(browser, server, "retard@example.org", width=360)

@@ -76,7 +76,7 @@ class TenantContractView(BaseView):
         status, certificate = insurance_status(household, today)
         return self.render_template("tenant/contract.html", household=household, today=today,
                                     occupants=requests.current_occupants(household, today),
-                                    insurance=status, certificate=certificate)
+                                    insurance=status, certificate=certificate, latest=insurance.latest(household))
 
     @expose("/assurance", methods=["GET", "POST"])
     @has_access
