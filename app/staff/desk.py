@@ -40,7 +40,8 @@ class AssignForm(FlaskForm):
 
 class DecisionForm(FlaskForm):
     decision = SelectField(_l("Décision"), choices=lambda: [
-        (ReviewStatus.VALIDATED.name, str(_l("Valider"))), (ReviewStatus.REFUSED.name, str(_l("Refuser"))),
+        (ReviewStatus.VALIDATED.name, str(_l("Valider l'attestation"))),
+        (ReviewStatus.REFUSED.name, str(_l("Refuser l'attestation"))),
         (ReviewStatus.INFO_REQUESTED.name, str(_l("Demander un complément")))])
     reason = TextAreaField(_l("Motif (envoyé au locataire)"), validators=[Optional(), Length(max=2000)])
 
