@@ -85,6 +85,17 @@ class BaseConfig:
     SYSTEMPAY_SANDBOX = env_bool("SYSTEMPAY_SANDBOX", True)
     PAYMENT_MIN_AMOUNT = env("PAYMENT_MIN_AMOUNT", "1.00")
     PAYMENT_MAX_AMOUNT = env("PAYMENT_MAX_AMOUNT", "3000.00")
+    # SEPA direct debit: the landlord as creditor. SEPA_CREDITOR_ID is the ICS (« identifiant créancier SEPA »).
+    SEPA_CREDITOR_NAME = env("SEPA_CREDITOR_NAME", "Habitat Val de Loire Demo")
+    SEPA_CREDITOR_ID = env("SEPA_CREDITOR_ID", "FR72ZZZ123456")
+    SEPA_CREDITOR_IBAN = env("SEPA_CREDITOR_IBAN", "FR7611425004000800000000097")
+    SEPA_CREDITOR_BIC = env("SEPA_CREDITOR_BIC", "CEPAFRPPXXX")
+    SEPA_CREDITOR_STREET = env("SEPA_CREDITOR_STREET", "12 rue de la République")
+    SEPA_CREDITOR_POSTCODE = env("SEPA_CREDITOR_POSTCODE", "45000")
+    SEPA_CREDITOR_TOWN = env("SEPA_CREDITOR_TOWN", "Orléans")
+    SEPA_SCHEMA = env("SEPA_SCHEMA", "pain.008.001.08")  # or pain.008.001.02, as the bank accepts
+    SEPA_LEAD_DAYS = env_int("SEPA_LEAD_DAYS", 5)  # the file is built this many days before the debit day
+
     # Monthly rent call: day of the month and hour (Europe/Paris) for the period that starts next month.
     RENT_CALL_DAY = env_int("RENT_CALL_DAY", 25)
     RENT_CALL_HOUR = env_int("RENT_CALL_HOUR", 6)

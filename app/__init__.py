@@ -21,6 +21,13 @@ def create_app(config: BaseConfig | None = None, **overrides) -> Flask:
     app = Flask(__name__, instance_path=str(config.INSTANCE_DIR), instance_relative_config=False)
     app.config.from_object(config)
     app.config.update(overrides)
+    from app.services.sepa import creditor_id_problem
+
+    problem = creditor_id_problem(app.config.get("SEPA_CREDITOR_ID"))
+    if problem:
+        from config import ConfigError
+
+        raise ConfigError(f"SEPA_CREDITOR_ID is not a valid creditor identifier (ICS): {problem}")
     # Who may reach what is code (app/roles.py), not deployment configuration.
     app.config["FAB_ROLES"] = roles.FAB_ROLES
     app.config["INSTANCE_DIR"].mkdir(parents=True, exist_ok=True)

@@ -87,9 +87,32 @@ def call_rents_command(month: str):
     click.echo(f"{call_rents(first_day, utcnow())} due notices created for {month}.")
 
 
+@click.command("collect-debits")
+@click.option("--day", type=click.Choice(["2", "7", "10"]), required=True, help="The debit day (2, 7 or 10).")
+@click.option("--month", required=True, help="The month, as YYYY-MM.")
+@with_appcontext
+def collect_debits_command(day: str, month: str):
+    """Build the pain.008 collection file of a debit day (idempotent per mandate and month)."""
+    from app.models import utcnow
+    from app.services.rent_calls import parse_period
+    from app.services.sepa import collect
+
+    try:
+        first_day = parse_period(month)
+    except ValueError as exc:
+        raise click.BadParameter("use the form YYYY-MM, for example 2026-12", param_hint="--month") from exc
+    batch = collect(int(day), first_day, utcnow())
+    if batch is None:
+        click.echo("Nothing to collect (already collected, or nothing owed).")
+    else:
+        click.echo(f"Batch {batch.id}: {batch.count} debits, {batch.total} EUR on {batch.collection_date} "
+                   f"({batch.schema}).")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(init_security_command)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(scheduler_command)
     app.cli.add_command(regenerate_documents_command)
     app.cli.add_command(call_rents_command)
+    app.cli.add_command(collect_debits_command)

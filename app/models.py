@@ -551,6 +551,7 @@ class Document(StoredFileMixin, TimestampMixin, Model):
     period: Mapped[Optional[str]] = mapped_column(sa.String(7))  # "YYYY-MM", or "YYYY" for yearly statements
     title: Mapped[str] = mapped_column(sa.String(200), nullable=False)
     created_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("ab_user.id"))
+    mandate_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("direct_debit_mandate.id"))
 
     household: Mapped[Household] = relationship(back_populates="documents")
     lease: Mapped[Optional[Lease]] = relationship()
@@ -620,6 +621,13 @@ class DirectDebitMandate(StoredFileMixin, TimestampMixin, Model):
     activated_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     last_collection_on: Mapped[Optional[date]] = mapped_column(sa.Date)
     decision_reason: Mapped[Optional[str]] = mapped_column(sa.Text)
+    holder_street: Mapped[Optional[str]] = mapped_column(sa.String(140))
+    holder_postcode: Mapped[Optional[str]] = mapped_column(sa.String(16))
+    holder_city: Mapped[Optional[str]] = mapped_column(sa.String(100))
+    holder_country: Mapped[str] = mapped_column(sa.String(2), nullable=False, default="FR", server_default="FR")
+    consent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # A new mandate (new bank details) replaces this one once it is activated.
+    replaces_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("direct_debit_mandate.id"))
 
     household: Mapped[Household] = relationship()
     lease: Mapped[Lease] = relationship()
@@ -631,6 +639,55 @@ class DirectDebitMandate(StoredFileMixin, TimestampMixin, Model):
 
     def __str__(self) -> str:
         return self.reference
+
+
+class DirectDebitBatch(TimestampMixin, Model):
+    """One pain.008 collection file for a debit day, stored for staff to download and send to the bank."""
+
+    __tablename__ = "direct_debit_batch"
+    __table_args__ = (sa.UniqueConstraint("collection_date", name="uq_direct_debit_batch_collection_date"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    collection_date: Mapped[date] = mapped_column(sa.Date, nullable=False)
+    period: Mapped[str] = mapped_column(sa.String(7), nullable=False)
+    schema: Mapped[str] = mapped_column(sa.String(20), nullable=False)
+    message_id: Mapped[str] = mapped_column(sa.String(35), nullable=False)
+    count: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    total: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+    stored_name: Mapped[str] = mapped_column(sa.String(80), unique=True, nullable=False)
+
+    collections: Mapped[list["DirectDebitCollection"]] = relationship(back_populates="batch")
+
+    def __str__(self) -> str:
+        return f"{self.collection_date} ({self.count})"
+
+
+class DirectDebitCollection(Model):
+    """One debit of one mandate for one month: unique per (mandate, period), so a re-run never debits twice."""
+
+    __tablename__ = "direct_debit_collection"
+    __table_args__ = (
+        sa.UniqueConstraint("mandate_id", "period", name="uq_direct_debit_collection_mandate_period"),
+        sa.CheckConstraint("amount > 0", name="ck_direct_debit_collection_amount"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(sa.ForeignKey("direct_debit_batch.id"), index=True, nullable=False)
+    mandate_id: Mapped[int] = mapped_column(sa.ForeignKey("direct_debit_mandate.id"), nullable=False)
+    household_id: Mapped[int] = mapped_column(sa.ForeignKey("household.id"), index=True, nullable=False)
+    lease_id: Mapped[int] = mapped_column(sa.ForeignKey("lease.id"), nullable=False)
+    period: Mapped[str] = mapped_column(sa.String(7), nullable=False)
+    amount: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+    sequence_type: Mapped[str] = mapped_column(sa.String(4), nullable=False)
+    end_to_end_id: Mapped[str] = mapped_column(sa.String(35), unique=True, nullable=False)
+    rejected_on: Mapped[Optional[date]] = mapped_column(sa.Date)
+    reject_reason: Mapped[Optional[str]] = mapped_column(sa.String(120))
+
+    batch: Mapped[DirectDebitBatch] = relationship(back_populates="collections")
+    mandate: Mapped["DirectDebitMandate"] = relationship()
+    household: Mapped[Household] = relationship()
+    lease: Mapped[Lease] = relationship()
+
+    def __str__(self) -> str:
+        return self.end_to_end_id
 
 
 class PaymentTransaction(TimestampMixin, Model):

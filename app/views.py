@@ -31,7 +31,12 @@ STAFF_MENU = [
      "StaffAccounting"),
     (staff.StaffReconciliationView, "StaffReconciliation", _l("Rapprochement carte"), "fa-balance-scale",
      "StaffAccounting"),
+    (staff.StaffMandateQueueView, "StaffMandateQueue", _l("Mandats à activer"), "fa-signature", "StaffAccounting"),
     (staff.StaffMandateView, "StaffMandates", _l("Mandats de prélèvement"), "fa-university", "StaffAccounting"),
+    (staff.StaffDirectDebitBatchView, "StaffDebitBatches", _l("Fichiers de prélèvement"), "fa-file-code",
+     "StaffAccounting"),
+    (staff.StaffDirectDebitCollectionView, "StaffDebitCollections", _l("Prélèvements et rejets"), "fa-undo",
+     "StaffAccounting"),
     (staff.StaffAgencyView, "StaffAgencies", _l("Agences"), "fa-building", "StaffEstate"),
     (staff.StaffResidenceView, "StaffResidences", _l("Résidences"), "fa-city", "StaffEstate"),
     (staff.StaffUnitView, "StaffUnits", _l("Lots"), "fa-home", "StaffEstate"),
@@ -54,6 +59,7 @@ def register_views(appbuilder: AppBuilder) -> None:
     appbuilder.add_view_no_menu(staff.StaffRequestEventView)
     appbuilder.add_view_no_menu(desk.StaffRequestDeskView)
     appbuilder.add_view_no_menu(desk.StaffInsuranceDeskView)
+    appbuilder.add_view_no_menu(desk.StaffMandateDeskView)
 
     account_view = appbuilder.add_view_no_menu(AccountView)
     # Registration and recovery forms: per-address limit on submissions (the per-account and per-client-number

@@ -133,6 +133,12 @@ def build_url(app, rule) -> str | None:
             if values["pk"] is None:
                 assert rule.endpoint.startswith("UserGroupModelView."), f"no row to browse for {rule.endpoint}"
                 return None
+        elif argument in ("mandate_id", "batch_id", "collection_id"):
+            from app.models import DirectDebitCollection
+
+            with app.app_context():
+                row = db.session.scalar(sa.select(DirectDebitCollection))
+                values.update(mandate_id=row.mandate_id, batch_id=row.batch_id, collection_id=row.id)
         elif argument in ("request_id", "attachment_id", "certificate_id"):
             values.update(tenant_request_values(app))
         elif argument in ("transaction_id", "order_id"):
@@ -171,7 +177,9 @@ def job_run(app, demo):
     from datetime import date
     from decimal import Decimal
 
-    from app.models import JobRun, JobStatus, PaymentStatus, PaymentTransaction, utcnow
+    from app.models import (
+        Direction, EntryKind, JobRun, JobStatus, LedgerEntry, PaymentStatus, PaymentTransaction, utcnow,
+    )
 
     with app.app_context():
         db.session.add(JobRun(job_name="demo", started_at=utcnow(), finished_at=utcnow(), status=JobStatus.SUCCEEDED))
@@ -194,6 +202,21 @@ def job_run(app, demo):
         certificate = db.session.scalar(sa.select(InsuranceCertificate).where(
             InsuranceCertificate.household_id == demo["locataire"]))
         uploads.store(uploads.CheckedFile(uploads.PDF, b"%PDF-1.4 matrix", "assurance.pdf"), certificate)
+        from app.models import DirectDebitMandate
+        from app.services import sepa
+
+        mandate = db.session.scalar(sa.select(DirectDebitMandate).where(
+            DirectDebitMandate.household_id == demo["locataire"]))
+        uploads.store(uploads.CheckedFile(uploads.PDF, b"%PDF-1.4 matrix", "rib.pdf"), mandate)
+        db.session.add(LedgerEntry(household_id=mandate.household_id, lease_id=mandate.lease_id,
+                                   kind=EntryKind.REGULARISATION, direction=Direction.DEBIT, amount=Decimal("5.00"),
+                                   label="matrix", entry_date=date.today()))
+        db.session.commit()
+        sepa.collect(mandate.debit_day, date(date.today().year + 1, 1, 1), utcnow())
+        db.session.add(DirectDebitMandate(reference="EL-MATRIX-1", household_id=demo["retard"],
+                                          lease_id=demo["retard_lease"], iban="FR7630004008190001234567879",
+                                          account_holder="MATRIX", debit_day=7))
+        db.session.commit()
         db.session.add(PaymentTransaction(household_id=demo["retard"], order_id="EL-MATRIX-000002",
                                           trans_id="000002", trans_day=date.today(), amount=Decimal("10.00"),
                                           ctx_mode="TEST", status=PaymentStatus.REVIEW, review_reason="matrix"))

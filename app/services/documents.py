@@ -72,6 +72,13 @@ def ensure_file(document: Document) -> Path:
     path = stored_path(document)
     if path is not None and path.is_file():
         return path
+    if document.kind is DocumentKind.SEPA_MANDATE and document.mandate_id:
+        from app.services.sepa import mandate_pdf
+
+        mandate = db.session.get(DirectDebitMandate, document.mandate_id)
+        path = _store(document, mandate_pdf(mandate), f"mandat-sepa-{mandate.reference}.pdf")
+        db.session.commit()
+        return path
     if document.kind not in GENERATED or document.lease is None:
         raise DocumentUnavailable(_("Ce document n'est plus disponible. Contactez votre agence, elle vous en "
                                     "enverra une copie."))

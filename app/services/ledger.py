@@ -33,6 +33,15 @@ def lease_balance(lease_id: int) -> Decimal:
     return cents(total)
 
 
+def lease_balances(lease_ids: list[int]) -> dict[int, Decimal]:
+    """The balance of each lease, in one grouped query."""
+    if not lease_ids:
+        return {}
+    rows = db.session.execute(sa.select(LedgerEntry.lease_id, sa.func.sum(SIGNED_AMOUNT))
+                              .where(LedgerEntry.lease_id.in_(lease_ids)).group_by(LedgerEntry.lease_id))
+    return {lease_id: cents(total) for lease_id, total in rows}
+
+
 def household_overdue(household_id: int, today: date) -> Decimal:
     """What is owed for debits already past their due date, after every credit received so far.
 

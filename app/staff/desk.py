@@ -10,13 +10,16 @@ from flask_appbuilder.security.sqla.models import Role, User
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, MultipleFileField, SelectField, TextAreaField
+from wtforms import BooleanField, DateField, MultipleFileField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from app import roles
 from app.extensions import db
-from app.models import InsuranceCertificate, RequestStatus, ReviewStatus, TenantRequest, utcnow
-from app.services import insurance, requests, uploads
+from app.models import (
+    DirectDebitBatch, DirectDebitCollection, DirectDebitMandate, InsuranceCertificate, RequestStatus, ReviewStatus,
+    TenantRequest, utcnow,
+)
+from app.services import insurance, requests, sepa, uploads
 from app.services.requests import RequestError
 from app.tenant.pages import checked_files, send_upload, show_field_error
 
@@ -178,3 +181,85 @@ def request_user_id() -> int:
     from flask_login import current_user
 
     return current_user.id
+
+
+class MandateDecisionForm(FlaskForm):
+    decision = SelectField(_l("Décision"), choices=lambda: [
+        ("activate", str(_l("Mandat signé reçu : activer"))), ("refuse", str(_l("Refuser le mandat")))])
+    signed_on = DateField(_l("Date de signature du mandat"), validators=[Optional()])
+    reason = TextAreaField(_l("Motif du refus (envoyé au locataire)"), validators=[Optional(), Length(max=2000)])
+
+
+class RejectForm(FlaskForm):
+    reason = StringField(_l("Code motif du rejet"), validators=[DataRequired(message=_l("Ce champ est obligatoire.")),
+                                                               Length(max=10)],
+                         description=_l("Le code de la banque, par exemple AM04 (provision insuffisante) ou MD06."))
+    rejected_on = DateField(_l("Date du rejet"), validators=[DataRequired(message=_l("Saisissez une date valide."))])
+
+
+class StaffMandateDeskView(BaseView):
+    route_base = "/agence/mandats"
+
+    def _mandate(self, mandate_id) -> DirectDebitMandate:
+        mandate = db.session.get(DirectDebitMandate, mandate_id)
+        if mandate is None:
+            abort(404)
+        return mandate
+
+    @expose("/<int:mandate_id>", methods=["GET", "POST"])
+    @has_access
+    def detail(self, mandate_id):
+        mandate = self._mandate(mandate_id)
+        form = MandateDecisionForm()
+        if form.validate_on_submit():
+            try:
+                if form.decision.data == "activate":
+                    if form.signed_on.data is None:
+                        raise sepa.SepaError(_("Indiquez la date de signature du mandat."), "signed_on")
+                    sepa.activate(mandate, form.signed_on.data, utcnow())
+                else:
+                    sepa.refuse(mandate, form.reason.data or "", utcnow())
+            except sepa.SepaError as error:
+                show_field_error(form, error.field, error.message)
+            else:
+                flash(_("Décision enregistrée ; le locataire est prévenu par e-mail."), "success")
+                return redirect(url_for("StaffMandateDeskView.detail", mandate_id=mandate_id))
+        return self.render_template("staff/mandate_desk.html", mandate=mandate, form=form), \
+            400 if form.errors or form.form_errors else 200
+
+    @expose("/<int:mandate_id>/rib")
+    @has_access
+    def rib(self, mandate_id):
+        mandate = self._mandate(mandate_id)
+        path = uploads.path_of(mandate)
+        if path is None:
+            abort(404)
+        return send_upload(path, mandate.content_type, mandate.original_filename or "rib")
+
+    @expose("/lot/<int:batch_id>/fichier")
+    @has_access
+    def batch_file(self, batch_id):
+        batch = db.session.get(DirectDebitBatch, batch_id)
+        path = sepa.batch_folder() / batch.stored_name if batch else None
+        if path is None or not path.is_file():
+            abort(404)
+        return send_upload(path, "application/xml", f"prelevements-{batch.collection_date}-{batch.schema}.xml")
+
+    @expose("/prelevement/<int:collection_id>/rejet", methods=["GET", "POST"])
+    @has_access
+    def reject(self, collection_id):
+        collection = db.session.get(DirectDebitCollection, collection_id)
+        if collection is None:
+            abort(404)
+        form = RejectForm()
+        if form.validate_on_submit():
+            try:
+                sepa.record_reject(collection, form.reason.data, form.rejected_on.data, utcnow())
+            except sepa.SepaError as error:
+                show_field_error(form, error.field, error.message)
+            else:
+                flash(_("Rejet enregistré : le compte du locataire est débité et il est invité à payer en ligne."),
+                      "success")
+                return redirect(url_for("StaffDirectDebitCollectionView.list"))
+        return self.render_template("staff/reject_form.html", collection=collection, form=form), \
+            400 if form.errors or form.form_errors else 200

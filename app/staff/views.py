@@ -10,6 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from flask import flash, redirect, request, url_for
+from markupsafe import Markup
 from flask_appbuilder import BaseView, ModelView, expose, has_access
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.filters import FilterEqual
@@ -22,8 +23,8 @@ from wtforms.validators import DataRequired, Optional as OptionalValidator
 
 from app import formatting
 from app.models import (
-    Agency, DirectDebitMandate, Document, Household, InsuranceCertificate, JobRun, LabelledEnum, Lease, LedgerEntry,
-    ZERO, Occupant, PaymentStatus, ReviewStatus, PaymentTransaction, RequestEvent, Residence, TenantAccount, TenantRequest, Unit,
+    Agency, DirectDebitBatch, DirectDebitCollection, DirectDebitMandate, Document, Household, InsuranceCertificate, JobRun, LabelledEnum, Lease, LedgerEntry,
+    ZERO, MandateStatus, Occupant, PaymentStatus, ReviewStatus, PaymentTransaction, RequestEvent, Residence, TenantAccount, TenantRequest, Unit,
     utcnow,
 )
 from app.services.payments import payment_days
@@ -310,6 +311,11 @@ class StaffInsuranceQueueView(StaffInsuranceView):
 
 class StaffMandateView(StaffModelView):
     datamodel = EagerInterface(DirectDebitMandate)
+
+    @expose("/show/<pk>", methods=["GET"])
+    @has_access
+    def show(self, pk):
+        return redirect(url_for("StaffMandateDeskView.detail", mandate_id=pk))
     list_title = _l("Mandats de prélèvement")
     show_title = _l("Mandat de prélèvement")
     list_columns = ["reference", "household", "lease", "masked_iban", "debit_day", "status", "created_at"]
@@ -318,6 +324,51 @@ class StaffMandateView(StaffModelView):
                     "debit_day", "status", "signed_on", "activated_at", "last_collection_on", "decision_reason",
                     "created_at"]
     base_order = ("created_at", "desc")
+    base_permissions = READ_ONLY
+
+
+class StaffMandateQueueView(StaffMandateView):
+    """Mandates waiting for the signed paper (« en attente du mandat signé »), oldest first."""
+
+    list_title = _l("Mandats en attente de signature")
+    base_filters = [["status", FilterEqual, MandateStatus.PENDING_SIGNATURE]]
+    base_order = ("created_at", "asc")
+
+
+def _batch_file_link(batch_id):
+    return Markup('<a href="{}">{}</a>').format(url_for("StaffMandateDeskView.batch_file", batch_id=batch_id),
+                                                _l("Fichier pain.008"))
+
+
+class StaffDirectDebitBatchView(StaffModelView):
+    datamodel = EagerInterface(DirectDebitBatch)
+    list_title = _l("Fichiers de prélèvement")
+    show_title = _l("Fichier de prélèvement")
+    list_columns = ["collection_date", "period", "count", "total", "schema", "id"]
+    label_columns = {"collection_date": _l("Date de prélèvement"), "count": _l("Prélèvements"),
+                     "total": _l("Total"), "schema": _l("Format"), "id": _l("Fichier")}
+    formatters_columns = {"id": _batch_file_link}
+    search_columns = ["collection_date", "period"]
+    base_order = ("collection_date", "desc")
+    base_permissions = READ_ONLY
+
+
+def _reject_link(collection_id):
+    return Markup('<a href="{}">{}</a>').format(url_for("StaffMandateDeskView.reject", collection_id=collection_id),
+                                                _l("Enregistrer un rejet"))
+
+
+class StaffDirectDebitCollectionView(StaffModelView):
+    datamodel = EagerInterface(DirectDebitCollection)
+    list_title = _l("Prélèvements")
+    show_title = _l("Prélèvement")
+    list_columns = ["batch", "household", "mandate", "period", "amount", "sequence_type", "rejected_on",
+                    "reject_reason", "id"]
+    label_columns = {"batch": _l("Fichier"), "mandate": _l("Mandat"), "sequence_type": _l("Séquence"),
+                     "rejected_on": _l("Rejeté le"), "reject_reason": _l("Motif du rejet"), "id": _l("Rejet")}
+    formatters_columns = {"id": _reject_link}
+    search_columns = ["household", "period", "rejected_on"]
+    base_order = ("id", "desc")
     base_permissions = READ_ONLY
 
 

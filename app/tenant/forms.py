@@ -160,3 +160,22 @@ class InsuranceForm(FlaskForm):
     end_date = DateField(_l("Valable jusqu'au"), validators=[DataRequired(message=DATE_INVALID)])
     document = FileField(_l("Attestation (PDF)"), description=_l("Le fichier PDF envoyé par votre assureur, 8 Mo "
                                                                   "au plus."))
+
+
+class DirectDebitForm(FlaskForm):
+    iban = StringField(_l("IBAN"), validators=[_required(), Length(max=42)],
+                       description=_l("Il figure sur votre RIB, par exemple FR76 3000 4000 0312 3456 7890 143."))
+    bic = StringField(_l("BIC"), validators=[Optional(), Length(max=11)],
+                      description=_l("Facultatif : nous le retrouvons à partir de l'IBAN."))
+    account_holder = StringField(_l("Titulaire du compte"), validators=[_required(), Length(max=140)])
+    street = StringField(_l("Adresse du titulaire"), validators=[_required(), Length(max=140)])
+    postcode = StringField(_l("Code postal"), validators=[_required(), Length(max=16)])
+    city = StringField(_l("Ville"), validators=[_required(), Length(max=100)])
+    debit_day = SelectField(_l("Jour du prélèvement"), validators=[_required()],
+                            choices=lambda: [("2", str(_l("Le 2 du mois"))), ("7", str(_l("Le 7 du mois"))),
+                                             ("10", str(_l("Le 10 du mois")))],
+                            invalid_choice_message=_l("Choisissez le 2, le 7 ou le 10 du mois."))
+    rib = FileField(_l("Votre RIB (PDF ou photo)"), description=_l("PDF, JPEG ou PNG, 8 Mo au plus."))
+    consent = BooleanField(_l("J'autorise le prélèvement de mes loyers et charges sur ce compte"))
+    password = PasswordField(_l("Mot de passe"), validators=[Optional()],
+                             description=_l("Demandé pour changer de coordonnées bancaires."))

@@ -6,24 +6,26 @@ Every object named in a URL is fetched with `get_for_household`: another househo
 from __future__ import annotations
 
 from datetime import date
+from types import SimpleNamespace
 
 import sqlalchemy as sa
-from flask import Response, abort, flash, redirect, request, send_file, url_for
+from flask import Response, abort, flash, redirect, request, send_file, session, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user
+from werkzeug.security import check_password_hash
 
 from app.extensions import db
 from app.models import (
-    Document, InsuranceCertificate, Lease, Occupant, OccupantRelation, PaymentStatus, PaymentTransaction,
+    DirectDebitMandate, Document, InsuranceCertificate, Lease, MandateStatus, Occupant, OccupantRelation, PaymentStatus, PaymentTransaction,
     RequestCategory, ReviewStatus, TenantRequest, utcnow,
 )
 from app.security import current_household, get_for_household
-from app.services import documents, insurance, ledger, payments, requests, uploads
+from app.services import documents, insurance, ledger, payments, requests, sepa, uploads
 from app.services.requests import RequestError
 from app.tenant.forms import (
-    AddInformationForm, CertificateCheckForm, InsuranceForm, NewRequestForm, OccupantArrivalForm,
+    AddInformationForm, CertificateCheckForm, DirectDebitForm, InsuranceForm, NewRequestForm, OccupantArrivalForm,
     OccupantDepartureForm, PayForm, RateForm, ReopenForm,
 )
 
@@ -204,7 +206,10 @@ class TenantPaymentView(BaseView):
         card_payments = db.session.scalars(sa.select(PaymentTransaction).where(
             PaymentTransaction.household_id == household.id, PaymentTransaction.status != PaymentStatus.CREATED)
             .order_by(PaymentTransaction.created_at.desc()).limit(24)).all()
+        mandates = sepa.current_mandates(household)
         return self.render_template("tenant/payment.html", household=household, today=today, form=form,
+                                    mandate=next((m for m in mandates if m.status in sepa.OPEN_STATUSES), None),
+                                    last_mandate=mandates[0] if mandates else None,
                                     balance=ledger.household_balance(household.id),
                                     overdue=ledger.household_overdue(household.id, today),
                                     history=list(reversed(ledger.history(entries))), card_payments=card_payments,
@@ -231,6 +236,73 @@ class TenantPaymentView(BaseView):
                 return self.render_template("tenant/pay_redirect.html", transaction=transaction,
                                             url=payments.payment_url(), fields=payments.payment_form(transaction))
         return self._page(household, form, status=400)
+
+    @expose("/prelevement", methods=["GET", "POST"])
+    @has_access
+    def direct_debit(self):
+        """Step 1 of the direct-debit subscription (or of a change of bank details): check, then review."""
+        household = household_or_404()
+        replacing = any(m.status is MandateStatus.ACTIVE for m in sepa.current_mandates(household))
+        form = DirectDebitForm()
+        if request.method == "GET":
+            form.account_holder.data = household.signatory_name.split(" ", 1)[-1].upper()
+            form.street.data, form.postcode.data = household.billing_street, household.billing_postcode
+            form.city.data = household.billing_city
+        if form.validate_on_submit():
+            try:
+                if replacing and not check_password_hash(current_user.password or "", form.password.data or ""):
+                    raise sepa.SepaError(_("Le mot de passe est incorrect."), "password")
+                values = sepa.check_subscription(household, sepa.Subscription(
+                    form.iban.data, form.bic.data, form.account_holder.data, form.street.data, form.postcode.data,
+                    form.city.data, int(form.debit_day.data), form.consent.data), replacing)
+                checked = uploads.check(form.rib.data, (uploads.PDF, uploads.JPEG, uploads.PNG))
+            except sepa.SepaError as error:
+                show_field_error(form, error.field, error.message)
+            except uploads.UploadError as error:
+                show_field_error(form, "rib", str(error))
+            else:
+                holder = SimpleNamespace()
+                uploads.store(checked, holder)
+                session["sdd_draft"] = dict(values, replacing=replacing, rib={
+                    k: getattr(holder, k) for k in ("stored_name", "original_filename", "content_type",
+                                                    "size_bytes", "sha256")})
+                masked = DirectDebitMandate(iban=values["iban"]).masked_iban
+                return self.render_template("tenant/direct_debit_review.html", values=values, masked=masked,
+                                            replacing=replacing)
+        return self.render_template("tenant/direct_debit_form.html", form=form, replacing=replacing), \
+            400 if form.errors or form.form_errors else 200
+
+    @expose("/prelevement/valider", methods=["POST"])
+    @has_access
+    def direct_debit_confirm(self):
+        """Step 2: the tenant confirmed the review; the mandate is created and waits for its signature."""
+        household = household_or_404()
+        draft = session.pop("sdd_draft", None)
+        if not draft:
+            flash(_("Votre demande a expiré. Recommencez, s'il vous plaît."), "warning")
+            return redirect(url_for("TenantPaymentView.direct_debit"))
+        rib = draft.pop("rib")
+        replacing = draft.pop("replacing")
+        try:
+            mandate = sepa.subscribe(household, draft, rib.pop("stored_name"), rib, utcnow(), replacing)
+        except sepa.SepaError as error:
+            flash(error.message, "danger")
+            return redirect(url_for("TenantPaymentView.index"))
+        flash(_("Votre mandat %(rum)s est prêt : téléchargez-le dans vos documents, signez-le et renvoyez-le à votre "
+                "agence avec un RIB original.", rum=mandate.reference), "success")
+        return redirect(url_for("TenantPaymentView.index"))
+
+    @expose("/prelevement/arreter", methods=["POST"])
+    @has_access
+    def direct_debit_stop(self):
+        """Stopping direct debit is a request to the agency (the mandate is the landlord's to revoke)."""
+        household = household_or_404()
+        created = requests.create_request(
+            household, RequestCategory.ADMIN_OTHER, _("Arrêt du prélèvement automatique"),
+            _("Je souhaite arrêter le prélèvement automatique de mes loyers."), utcnow(), author_id=current_user.id)
+        db.session.commit()
+        flash(_("Votre demande %(number)s est envoyée à votre agence.", number=created.number), "success")
+        return redirect(url_for("TenantRequestsView.detail", request_id=created.id))
 
     @expose("/retour/<order_id>")
     @has_access
