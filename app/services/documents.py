@@ -188,8 +188,8 @@ def household_documents(household: Household) -> dict[str, list[tuple[str, list[
             document.kind, "other")
         if document.kind is DocumentKind.RECEIPT:
             continue  # listed from the ledger below, whether stored yet or not
-        if section == "other" and not document.stored_name:
-            continue
+        if section == "other" and not document.stored_name and document.kind is not DocumentKind.SEPA_MANDATE:
+            continue  # an uploaded document whose file is gone; a mandate is rendered on demand
         year = (document.period or f"{document.created_at:%Y}")[:4]
         sections[section].append(DocumentItem(
             document.title, year, document.period or f"{document.created_at:%Y-%m}",
