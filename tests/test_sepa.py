@@ -125,9 +125,11 @@ def test_subscription_review_then_mandate_pdf_and_mail(app, client_for, demo):
     ({"debit_day": "15"}, "debit_day", "Choisissez le 2, le 7 ou le 10 du mois."),
     ({"iban": "FR5430006000011234567890100"}, "iban", "clé RIB"),
     ({"consent": ""}, "consent", "Vous devez accepter le prélèvement"),
-    ({"rib": (io.BytesIO(b"<html>RIB</html>"), "rib.pdf")}, "rib", "Seules les photos"),
+    ({"rib": "html"}, "rib", "Seules les photos"),
 ])
 def test_subscription_errors_are_shown_next_to_the_field(app, client_for, demo, overrides, field, message):
+    if overrides.get("rib") == "html":  # a fresh file for each run: an upload stream is read once
+        overrides = {"rib": (io.BytesIO(b"<html>RIB</html>"), "rib.pdf")}
     response = subscribe_step1(client_for("retard@example.org"), **overrides)
     assert response.status_code == 400
     assert f'id="{field}-error"' in response.get_data(as_text=True) and message in text(response)
