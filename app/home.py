@@ -12,8 +12,7 @@ from flask_login import current_user
 from app.extensions import db
 from app.models import Document, LedgerEntry
 from app.security import current_household, is_staff
-from app.services import accounts, ledger, requests
-from app.tenant.pages import insurance_status
+from app.services import accounts, insurance, ledger, requests
 
 RECENT = 3
 
@@ -32,7 +31,7 @@ class HomeIndexView(IndexView):
             return redirect(self.appbuilder.get_url_for_logout)
         today = date.today()
         all_requests = requests.household_requests(household.id)
-        insurance, certificate = insurance_status(household, today)
+        insurance_state, certificate = insurance.status(household, today)
         payments = db.session.scalars(sa.select(LedgerEntry).where(
             LedgerEntry.household_id == household.id, LedgerEntry.kind.in_(ledger.TENANT_PAYMENT_KINDS))
             .order_by(LedgerEntry.entry_date.desc(), LedgerEntry.id.desc()).limit(RECENT)).all()
@@ -45,5 +44,5 @@ class HomeIndexView(IndexView):
             deactivation=accounts.deactivation_date(household),
             pending=[r for r in all_requests if r.status in requests.OPEN_STATUSES],
             request_count=len(all_requests), payments=payments, latest_documents=latest_documents,
-            insurance=insurance, certificate=certificate,
+            insurance=insurance_state, certificate=certificate,
         )

@@ -2,14 +2,11 @@
 office, the tenant reads the answer and adds information; the tenant sends an insurance certificate and staff
 validate it."""
 
-import io
-
 import pytest
-from PIL import Image
-from pypdf import PdfWriter
 
 from tests.browser import serious_violations, serve_demo
 from tests.conftest import PASSWORD
+from tests.samples import pdf_bytes, png_bytes, write
 from tests.test_browser_tenant import sign_in
 
 pytestmark = pytest.mark.browser
@@ -23,19 +20,12 @@ def live(tmp_path_factory):
 
 @pytest.fixture
 def photo(tmp_path):
-    path = tmp_path / "fuite.png"
-    Image.new("RGB", (40, 30), (30, 90, 200)).save(path, "PNG")
-    return path
+    return write(tmp_path / "fuite.png", png_bytes())
 
 
 @pytest.fixture
 def certificate_pdf(tmp_path):
-    path = tmp_path / "attestation-maif.pdf"
-    writer = PdfWriter()
-    writer.add_blank_page(width=300, height=300)
-    with open(path, "wb") as handle:
-        writer.write(handle)
-    return path
+    return write(tmp_path / "attestation-maif.pdf", pdf_bytes())
 
 
 def staff_page(browser, server):

@@ -4,9 +4,10 @@ review step and downloads the SEPA mandate to sign."""
 import io
 
 import pytest
-from pypdf import PdfReader, PdfWriter
+from pypdf import PdfReader
 
 from tests.browser import serious_violations, serve_demo
+from tests.samples import pdf_bytes, write
 from tests.test_browser_tenant import sign_in
 
 pytestmark = pytest.mark.browser
@@ -20,12 +21,7 @@ def live(tmp_path_factory):
 
 @pytest.fixture
 def rib(tmp_path):
-    path = tmp_path / "rib.pdf"
-    writer = PdfWriter()
-    writer.add_blank_page(width=300, height=150)
-    with open(path, "wb") as handle:
-        writer.write(handle)
-    return path
+    return write(tmp_path / "rib.pdf", pdf_bytes())
 
 
 def test_subscribe_and_download_the_mandate(live, rib):

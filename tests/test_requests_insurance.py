@@ -9,8 +9,6 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from PIL import Image
-from pypdf import PdfWriter
 
 from app.extensions import db
 from app.models import (
@@ -19,25 +17,13 @@ from app.models import (
 )
 from app.services import insurance, requests
 from tests.conftest import csrf_token
+from tests.samples import pdf_bytes, png_bytes
 
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
 def text(response) -> str:
     return " ".join(html.unescape(response.get_data(as_text=True)).split())
-
-
-def png_bytes() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (4, 4), (200, 30, 30)).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-def pdf_bytes() -> bytes:
-    writer, buffer = PdfWriter(), io.BytesIO()
-    writer.add_blank_page(width=200, height=200)
-    writer.write(buffer)
-    return buffer.getvalue()
 
 
 def new_request(client, files=(), **overrides):

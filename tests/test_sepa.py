@@ -13,7 +13,7 @@ import pytest
 import sepaxml
 import sqlalchemy as sa
 import xmlschema
-from pypdf import PdfReader, PdfWriter
+from pypdf import PdfReader
 
 from app import create_app
 from app.extensions import db
@@ -24,19 +24,13 @@ from app.models import (
 from app.services import ledger, sepa
 from config import ConfigError, TestingConfig
 from tests.conftest import PASSWORD, csrf_token
+from tests.samples import pdf_bytes
 
 GOOD_IBAN = "FR76 3000 4008 1900 0123 4567 879"
 
 
 def text(response) -> str:
     return " ".join(html.unescape(response.get_data(as_text=True)).split())
-
-
-def rib_pdf() -> bytes:
-    writer, buffer = PdfWriter(), io.BytesIO()
-    writer.add_blank_page(width=200, height=100)
-    writer.write(buffer)
-    return buffer.getvalue()
 
 
 @pytest.mark.parametrize("value", [GOOD_IBAN, "fr7630004008190001234567879", " FR76 3000 4008 1900 0123 4567 879 "])
@@ -77,7 +71,7 @@ def test_creditor_identifier_is_checked_at_start(tmp_path):
 def subscribe_step1(client, **overrides):
     data = {"csrf_token": csrf_token(client, "/paiement/prelevement"), "iban": GOOD_IBAN, "bic": "",
             "account_holder": "KARIM BENALI", "street": "62 boulevard Jean Moulin", "postcode": "45000",
-            "city": "Orléans", "debit_day": "7", "consent": "y", "rib": (io.BytesIO(rib_pdf()), "rib.pdf")}
+            "city": "Orléans", "debit_day": "7", "consent": "y", "rib": (io.BytesIO(pdf_bytes()), "rib.pdf")}
     data.update(overrides)
     return client.post("/paiement/prelevement", data=data, content_type="multipart/form-data")
 

@@ -107,7 +107,7 @@ def test_payment_page_shows_the_balance_and_history(client_for, app, demo):
 
 def test_documents_page_lists_receipts_due_notices_and_statements(client_for, app, demo):
     page = text(client_for("retard@example.org").get("/documents/"))
-    assert "Quittance" in page and "(paiement partiel)" in page or "Reçu" in page
+    assert "Quittance " in page and "(paiement partiel)" in page  # retard has paid months and a partly paid one
     assert "Avis d'échéance" in page and "Régularisation des charges" in page
 
 

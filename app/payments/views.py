@@ -7,6 +7,7 @@ import logging
 import urllib.parse
 import urllib.request
 import uuid
+from decimal import Decimal
 
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request
 
@@ -43,7 +44,7 @@ def payment_page():
     if not systempay.signature_is_valid(fields, _sandbox_key(fields)):
         return render_template("sandbox/error.html", appbuilder=current_app.appbuilder,
                                base_template=current_app.appbuilder.base_template), 400
-    return render_template("sandbox/payment.html", fields=fields, amount=int(fields["vads_amount"]) / 100,
+    return render_template("sandbox/payment.html", fields=fields, amount=Decimal(fields["vads_amount"]) / 100,
                            appbuilder=current_app.appbuilder, base_template=current_app.appbuilder.base_template)
 
 

@@ -37,6 +37,20 @@ class Submission:
     end_date: date
 
 
+def status(household: Household, today: date) -> tuple[str, InsuranceCertificate | None]:
+    """'valid', 'pending', 'expired' or 'missing', with the certificate that says so (one query)."""
+    certificates = sorted(db.session.scalars(sa.select(InsuranceCertificate).where(
+        InsuranceCertificate.household_id == household.id)), key=lambda c: c.end_date, reverse=True)
+    valid = next((c for c in certificates if c.status is ReviewStatus.VALIDATED and c.end_date >= today), None)
+    if valid:
+        return "valid", valid
+    pending = next((c for c in certificates if c.status in (ReviewStatus.PENDING, ReviewStatus.INFO_REQUESTED)),
+                   None)
+    if pending:
+        return "pending", pending
+    return ("expired", certificates[0]) if certificates else ("missing", None)
+
+
 def latest(household: Household) -> InsuranceCertificate | None:
     return db.session.scalar(sa.select(InsuranceCertificate).where(InsuranceCertificate.household_id == household.id)
                              .order_by(InsuranceCertificate.created_at.desc(), InsuranceCertificate.id.desc()))

@@ -18,8 +18,8 @@ from werkzeug.security import check_password_hash
 
 from app.extensions import db
 from app.models import (
-    DirectDebitMandate, Document, InsuranceCertificate, Lease, MandateStatus, Occupant, OccupantRelation, PaymentStatus, PaymentTransaction,
-    RequestCategory, ReviewStatus, TenantRequest, utcnow,
+    DirectDebitMandate, Document, Lease, MandateStatus, Occupant, OccupantRelation, PaymentStatus, PaymentTransaction,
+    RequestCategory, TenantRequest, utcnow,
 )
 from app.security import current_household, get_for_household
 from app.services import documents, insurance, ledger, payments, requests, sepa, uploads
@@ -48,24 +48,6 @@ def pdf_response(data: bytes | None, filename: str, path=None) -> Response:
     return response
 
 
-def insurance_status(household, today: date) -> tuple[str, InsuranceCertificate | None]:
-    """'valid', 'pending', 'expired' or 'missing', with the latest certificate."""
-    certificates = sorted(household_certificates(household), key=lambda c: c.end_date, reverse=True)
-    valid = next((c for c in certificates if c.status is ReviewStatus.VALIDATED and c.end_date >= today), None)
-    if valid:
-        return "valid", valid
-    pending = next((c for c in certificates if c.status in (ReviewStatus.PENDING, ReviewStatus.INFO_REQUESTED)),
-                   None)
-    if pending:
-        return "pending", pending
-    return ("expired", certificates[0]) if certificates else ("missing", None)
-
-
-def household_certificates(household) -> list[InsuranceCertificate]:
-    return list(db.session.scalars(sa.select(InsuranceCertificate).where(
-        InsuranceCertificate.household_id == household.id)))
-
-
 class TenantContractView(BaseView):
     route_base = "/contrat"
     default_view = "index"
@@ -75,7 +57,7 @@ class TenantContractView(BaseView):
     def index(self):
         household = household_or_404()
         today = date.today()
-        status, certificate = insurance_status(household, today)
+        status, certificate = insurance.status(household, today)
         return self.render_template("tenant/contract.html", household=household, today=today,
                                     occupants=requests.current_occupants(household, today),
                                     insurance=status, certificate=certificate, latest=insurance.latest(household))
