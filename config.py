@@ -94,10 +94,16 @@ class BaseConfig:
     SEPA_CREDITOR_POSTCODE = env("SEPA_CREDITOR_POSTCODE", "45000")
     SEPA_CREDITOR_TOWN = env("SEPA_CREDITOR_TOWN", "Orléans")
     SEPA_SCHEMA = env("SEPA_SCHEMA", "pain.008.001.08")  # or pain.008.001.02, as the bank accepts
-    SEPA_LEAD_DAYS = env_int("SEPA_LEAD_DAYS", 5)  # the file is built this many days before the debit day
+    SEPA_LEAD_DAYS = env_int("SEPA_LEAD_DAYS", 5)  # the file is built this many days before the collection date
+    # The bank must have the file this many TARGET2 business days before the collection date (SEPA Core: D-1).
+    SEPA_MIN_BUSINESS_DAYS = env_int("SEPA_MIN_BUSINESS_DAYS", 1)
+    # Pre-notification of each debit's date and amount: the rulebook's 14 calendar days unless the mandate states a
+    # shorter agreed period (the mandate PDF prints this number).
+    SEPA_PRENOTIFICATION_DAYS = env_int("SEPA_PRENOTIFICATION_DAYS", 14)
 
-    # Monthly rent call: day of the month and hour (Europe/Paris) for the period that starts next month.
-    RENT_CALL_DAY = env_int("RENT_CALL_DAY", 25)
+    # Monthly rent call: day of the month and hour (Europe/Paris) for the period that starts next month. The due
+    # notice is the direct debit's pre-notification: the day must leave SEPA_PRENOTIFICATION_DAYS before the 2nd.
+    RENT_CALL_DAY = env_int("RENT_CALL_DAY", 15)
     RENT_CALL_HOUR = env_int("RENT_CALL_HOUR", 6)
 
     # Scheduler: runs inside `make run`'s development server; in production, one dedicated process.

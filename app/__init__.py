@@ -23,11 +23,15 @@ def create_app(config: BaseConfig | None = None, **overrides) -> Flask:
     app.config.update(overrides)
     from app.services.sepa import creditor_id_problem
 
+    from app.services.direct_debits import calendar_problem
+    from config import ConfigError
+
     problem = creditor_id_problem(app.config.get("SEPA_CREDITOR_ID"))
     if problem:
-        from config import ConfigError
-
         raise ConfigError(f"SEPA_CREDITOR_ID is not a valid creditor identifier (ICS): {problem}")
+    problem = calendar_problem(app.config["RENT_CALL_DAY"], app.config["SEPA_PRENOTIFICATION_DAYS"])
+    if problem:
+        raise ConfigError(problem)
     # Who may reach what is code (app/roles.py), not deployment configuration.
     app.config["FAB_ROLES"] = roles.FAB_ROLES
     app.config["INSTANCE_DIR"].mkdir(parents=True, exist_ok=True)

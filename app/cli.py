@@ -92,21 +92,40 @@ def call_rents_command(month: str):
 @click.option("--month", required=True, help="The month, as YYYY-MM.")
 @with_appcontext
 def collect_debits_command(day: str, month: str):
-    """Build the pain.008 collection file of a debit day (idempotent per mandate and month)."""
+    """Build the pain.008 collection file of a debit day from its pre-notified debits (once per day and month)."""
     from app.models import utcnow
+    from app.services.direct_debits import build_file
     from app.services.rent_calls import parse_period
-    from app.services.sepa import collect
+    from app.services.sepa import SepaError
 
     try:
-        first_day = parse_period(month)
+        parse_period(month)
     except ValueError as exc:
         raise click.BadParameter("use the form YYYY-MM, for example 2026-12", param_hint="--month") from exc
-    batch = collect(int(day), first_day, utcnow())
-    if batch is None:
-        click.echo("Nothing to collect (already collected, or nothing owed).")
-    else:
-        click.echo(f"Batch {batch.id}: {batch.count} debits, {batch.total} EUR on {batch.collection_date} "
-                   f"({batch.schema}).")
+    try:
+        batch = build_file(month, int(day), utcnow().date(), utcnow())
+    except SepaError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"File {batch.message_id}: {batch.count} debits, {batch.total} EUR on {batch.collection_date} "
+               f"({batch.schema}).")
+
+
+@click.command("import-bank-file")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@with_appcontext
+def import_bank_file_command(path: str):
+    """Apply the bank's answer (pain.002, camt.054 or camt.053): rejects and returns; the rest listed for review."""
+    from pathlib import Path
+
+    from app.models import utcnow
+    from app.services.direct_debits import import_bank_answer
+    from app.services.sepa import SepaError
+
+    try:
+        record = import_bank_answer(Path(path).read_bytes(), Path(path).name, utcnow().date(), utcnow())
+    except SepaError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"{record.message_type} {record.message_id}: {record.applied} applied, {record.to_review} to review.")
 
 
 def init_app(app: Flask) -> None:
@@ -116,3 +135,48 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(regenerate_documents_command)
     app.cli.add_command(call_rents_command)
     app.cli.add_command(collect_debits_command)
+    app.cli.add_command(import_bank_file_command)
+    app.cli.add_command(export_accounting_command)
+
+
+@click.command("export-accounting")
+@click.option("--from", "start", required=True, metavar="YYYY-MM-DD", help="First day of the range (included).")
+@click.option("--to", "end", required=True, metavar="YYYY-MM-DD", help="Last day of the range (included).")
+@click.option("--output", type=click.Path(dir_okay=False, writable=True),
+              help="The CSV file to write (default: standard output).")
+@with_appcontext
+def export_accounting_command(start: str, end: str, output: str | None):
+    """Write the accounting export (card payments and reversals, direct debits and rejects) of a range as CSV."""
+    import io
+    import os
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from app.services.accounting import AccountingError, parse_range, write_csv
+
+    try:
+        first, last = parse_range(start, end)
+    except AccountingError as error:
+        raise click.BadParameter(error.message, param_hint="--from" if error.field == "start" else "--to") from None
+    started = time.perf_counter()
+    if output is None:
+        stream = io.TextIOWrapper(click.get_binary_stream("stdout"), encoding="utf-8", newline="")
+        try:
+            count = write_csv(stream, first, last)
+        finally:
+            stream.flush()
+            stream.detach()
+    else:  # written beside the target, then renamed: a failed export never leaves half a file under its name
+        target = Path(output)
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", dir=target.parent or ".",
+                                         prefix=f".{target.name}.", suffix=".part", delete=False) as stream:
+            try:
+                count = write_csv(stream, first, last)
+            except BaseException:
+                stream.close()
+                os.unlink(stream.name)
+                raise
+        os.replace(stream.name, target)
+    click.echo(f"{count} movements from {first} to {last} exported in {time.perf_counter() - started:.2f} s.",
+               err=True)

@@ -119,13 +119,14 @@ class EntryKind(LabelledEnum):
     HOUSING_BENEFIT = "housing_benefit"
     REGULARISATION = "regularisation"
     REJECT = "reject"
+    CARD_REVERSAL = "card_reversal"
 
     @classmethod
     def _labels(cls):
         return {"DUE_NOTICE": _l("Avis d'échéance"), "CARD_PAYMENT": _l("Paiement par carte"),
                 "DIRECT_DEBIT": _l("Prélèvement"), "TRANSFER": _l("Virement"), "CHEQUE": _l("Chèque"),
                 "HOUSING_BENEFIT": _l("APL versée par la CAF"), "REGULARISATION": _l("Régularisation des charges"),
-                "REJECT": _l("Rejet de prélèvement")}
+                "REJECT": _l("Rejet de prélèvement"), "CARD_REVERSAL": _l("Annulation de paiement par carte")}
 
 
 class Direction(LabelledEnum):
@@ -179,6 +180,22 @@ class MandateStatus(LabelledEnum):
         return {"PENDING_SIGNATURE": _l("En attente du mandat signé"), "ACTIVE": _l("Actif"),
                 "REFUSED": _l("Refusé"), "REPLACED": _l("Remplacé"), "REVOKED": _l("Révoqué"),
                 "LAPSED": _l("Caduc")}
+
+
+class CollectionStatus(LabelledEnum):
+    """Where one direct debit stands: notified to the tenant, sent to the bank in a file, settled (credited on
+    its collection date), rejected or returned by the bank, or cancelled before the file (nothing left owed)."""
+
+    NOTIFIED = "notified"
+    SUBMITTED = "submitted"
+    SETTLED = "settled"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+    @classmethod
+    def _labels(cls):
+        return {"NOTIFIED": _l("Annoncé"), "SUBMITTED": _l("Envoyé à la banque"), "SETTLED": _l("Encaissé"),
+                "REJECTED": _l("Rejeté"), "CANCELLED": _l("Annulé")}
 
 
 class PaymentStatus(LabelledEnum):
@@ -514,6 +531,8 @@ class LedgerEntry(TimestampMixin, Model):
     due_date: Mapped[Optional[date]] = mapped_column(sa.Date)
     period: Mapped[Optional[str]] = mapped_column(sa.String(7))  # "YYYY-MM"
     external_ref: Mapped[Optional[str]] = mapped_column(sa.String(80), unique=True)
+    # A reject, a return or a card reversal cancels one credit: the pair then pays nothing (see ledger.py).
+    reverses_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("ledger_entry.id"), unique=True)
 
     household: Mapped[Household] = relationship(back_populates="ledger_entries")
     lease: Mapped[Lease] = relationship(back_populates="ledger_entries")
@@ -598,8 +617,16 @@ class InsuranceCertificate(StoredFileMixin, TimestampMixin, Model):
         return f"{self.insurer} {self.policy_number}"
 
 
+mandate_lease = sa.Table(
+    "direct_debit_mandate_lease", Model.metadata,
+    sa.Column("mandate_id", sa.ForeignKey("direct_debit_mandate.id"), primary_key=True),
+    sa.Column("lease_id", sa.ForeignKey("lease.id"), primary_key=True, index=True),
+)
+
+
 class DirectDebitMandate(StoredFileMixin, TimestampMixin, Model):
-    """A SEPA Core mandate (RUM = `reference`) for one lease. The stored file is the tenant's RIB."""
+    """A SEPA Core mandate (RUM = `reference`). It covers `leases` (by default every lease of the household);
+    `lease_id` is the lease its RUM was made from. The stored file is the tenant's RIB."""
 
     __tablename__ = "direct_debit_mandate"
     __table_args__ = (
@@ -631,6 +658,7 @@ class DirectDebitMandate(StoredFileMixin, TimestampMixin, Model):
 
     household: Mapped[Household] = relationship()
     lease: Mapped[Lease] = relationship()
+    leases: Mapped[list[Lease]] = relationship(secondary=mandate_lease, order_by="Lease.start_date")
 
     @property
     def masked_iban(self) -> str:
@@ -645,12 +673,15 @@ class DirectDebitBatch(TimestampMixin, Model):
     """One pain.008 collection file for a debit day, stored for staff to download and send to the bank."""
 
     __tablename__ = "direct_debit_batch"
-    __table_args__ = (sa.UniqueConstraint("collection_date", name="uq_direct_debit_batch_collection_date"),)
+    __table_args__ = (sa.UniqueConstraint("period", "debit_day", name="uq_direct_debit_batch_period_day"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     collection_date: Mapped[date] = mapped_column(sa.Date, nullable=False)
     period: Mapped[str] = mapped_column(sa.String(7), nullable=False)
+    debit_day: Mapped[int] = mapped_column(sa.SmallInteger, nullable=False)
     schema: Mapped[str] = mapped_column(sa.String(20), nullable=False)
-    message_id: Mapped[str] = mapped_column(sa.String(35), nullable=False)
+    # The <MsgId> written in the file: what the bank quotes back in its pain.002 and camt messages.
+    message_id: Mapped[str] = mapped_column(sa.String(35), unique=True, nullable=False)
+    created_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("ab_user.id"))
     count: Mapped[int] = mapped_column(sa.Integer, nullable=False)
     total: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
     stored_name: Mapped[str] = mapped_column(sa.String(80), unique=True, nullable=False)
@@ -662,7 +693,11 @@ class DirectDebitBatch(TimestampMixin, Model):
 
 
 class DirectDebitCollection(Model):
-    """One debit of one mandate for one month: unique per (mandate, period), so a re-run never debits twice."""
+    """One debit of one mandate for one month: unique per (mandate, period), so a re-run never debits twice.
+
+    It is created when the tenant is pre-notified (amount and date), put in a file (`batch`), and credited on the
+    ledger on its collection date, never before; its `shares` say what each covered lease gets.
+    """
 
     __tablename__ = "direct_debit_collection"
     __table_args__ = (
@@ -670,7 +705,7 @@ class DirectDebitCollection(Model):
         sa.CheckConstraint("amount > 0", name="ck_direct_debit_collection_amount"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
-    batch_id: Mapped[int] = mapped_column(sa.ForeignKey("direct_debit_batch.id"), index=True, nullable=False)
+    batch_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("direct_debit_batch.id"), index=True)
     mandate_id: Mapped[int] = mapped_column(sa.ForeignKey("direct_debit_mandate.id"), nullable=False)
     household_id: Mapped[int] = mapped_column(sa.ForeignKey("household.id"), index=True, nullable=False)
     lease_id: Mapped[int] = mapped_column(sa.ForeignKey("lease.id"), nullable=False)
@@ -680,14 +715,63 @@ class DirectDebitCollection(Model):
     end_to_end_id: Mapped[str] = mapped_column(sa.String(35), unique=True, nullable=False)
     rejected_on: Mapped[Optional[date]] = mapped_column(sa.Date)
     reject_reason: Mapped[Optional[str]] = mapped_column(sa.String(120))
+    collection_date: Mapped[date] = mapped_column(sa.Date, nullable=False)
+    status: Mapped[CollectionStatus] = mapped_column(enum_column(CollectionStatus), nullable=False,
+                                                     default=CollectionStatus.NOTIFIED)
+    notified_amount: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+    notified_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    settled_on: Mapped[Optional[date]] = mapped_column(sa.Date)
 
-    batch: Mapped[DirectDebitBatch] = relationship(back_populates="collections")
+    batch: Mapped[Optional[DirectDebitBatch]] = relationship(back_populates="collections")
     mandate: Mapped["DirectDebitMandate"] = relationship()
     household: Mapped[Household] = relationship()
     lease: Mapped[Lease] = relationship()
+    shares: Mapped[list["DirectDebitShare"]] = relationship(back_populates="collection",
+                                                            order_by="DirectDebitShare.lease_id")
 
     def __str__(self) -> str:
         return self.end_to_end_id
+
+
+class DirectDebitShare(Model):
+    """The part of one direct debit that pays one covered lease, and the ledger credit it became once settled."""
+
+    __tablename__ = "direct_debit_share"
+    __table_args__ = (
+        sa.UniqueConstraint("collection_id", "lease_id", name="uq_direct_debit_share_collection_lease"),
+        sa.CheckConstraint("amount >= 0", name="ck_direct_debit_share_amount"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    collection_id: Mapped[int] = mapped_column(sa.ForeignKey("direct_debit_collection.id"), nullable=False)
+    lease_id: Mapped[int] = mapped_column(sa.ForeignKey("lease.id"), index=True, nullable=False)
+    amount: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
+    credit_entry_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("ledger_entry.id"), unique=True)
+
+    collection: Mapped[DirectDebitCollection] = relationship(back_populates="shares")
+    lease: Mapped[Lease] = relationship()
+
+
+class BankFileImport(TimestampMixin, Model):
+    """An answer of the bank (pain.002 status report, camt.054 notification, camt.053 statement) imported by
+    staff. Unique per message: the same file imported twice, even at the same time, is applied once."""
+
+    __tablename__ = "bank_file_import"
+    __table_args__ = (sa.UniqueConstraint("message_type", "message_id", name="uq_bank_file_import_message"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_type: Mapped[str] = mapped_column(sa.String(10), nullable=False)
+    message_id: Mapped[str] = mapped_column(sa.String(35), nullable=False)
+    filename: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    sha256: Mapped[str] = mapped_column(sa.String(64), nullable=False)
+    imported_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("ab_user.id"))
+    applied: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+    to_review: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
+    # One line per transaction of the file: what was done with it, or why it waits for a person.
+    report: Mapped[list] = mapped_column(sa.JSON, nullable=False, default=list)
+
+    imported_by: Mapped[Optional[User]] = relationship()
+
+    def __str__(self) -> str:
+        return f"{self.message_type} {self.message_id}"
 
 
 class PaymentTransaction(TimestampMixin, Model):
@@ -715,6 +799,9 @@ class PaymentTransaction(TimestampMixin, Model):
     trans_uuid: Mapped[Optional[str]] = mapped_column(sa.String(32), unique=True)
     notified_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     review_reason: Mapped[Optional[str]] = mapped_column(sa.Text)
+    operation_type: Mapped[Optional[str]] = mapped_column(sa.String(10))  # vads_operation_type: DEBIT or CREDIT
+    check_src: Mapped[Optional[str]] = mapped_column(sa.String(20))  # vads_url_check_src: PAY, BO, BATCH, ...
+    reversed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     # The payment receipt (« reçu de paiement »), rendered by a job after the bank's notification.
     receipt_stored_name: Mapped[Optional[str]] = mapped_column(sa.String(80), unique=True)
 

@@ -36,15 +36,16 @@ def jobs() -> list[Job]:
     from flask import current_app
 
     from app.mail import deliver_pending
-    from app.services import accounts, insurance, payments, rent_calls, sepa
+    from app.services import accounts, direct_debits, insurance, payments, rent_calls, sepa
 
     config = current_app.config
     return [
         Job("call_rents", CronTrigger(day=config["RENT_CALL_DAY"], hour=config["RENT_CALL_HOUR"]),
-            lambda: rent_calls.call_rents(rent_calls.next_period(utcnow().date()), utcnow())),
+            lambda: rent_calls.call_rents(rent_calls.next_period(utcnow().date()), utcnow())
+            + direct_debits.prenotify(utcnow().date(), utcnow())),
         Job("render_card_receipts", CronTrigger(minute="*/2"), payments.render_card_receipts),
-        Job("direct_debit_collections", CronTrigger(hour=6, minute=30),
-            lambda: sepa.due_collections(utcnow().date(), utcnow())),
+        Job("direct_debits", CronTrigger(hour=6, minute=30),
+            lambda: direct_debits.daily(utcnow().date(), utcnow())),
         Job("lapse_unused_mandates", CronTrigger(day=1, hour=4), lambda: sepa.lapse_unused(utcnow())),
         Job("insurance_reminders", CronTrigger(hour=8, minute=0), lambda: insurance.send_reminders(utcnow())),
         Job("deliver_mail", CronTrigger(minute="*"), deliver_pending),

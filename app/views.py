@@ -6,7 +6,7 @@ from flask import current_app
 from flask_appbuilder import AppBuilder
 from flask_babel import lazy_gettext as _l
 
-from app.staff import desk
+from app.staff import debits, desk
 from app.staff import views as staff
 from app.tenant.account_views import AccountView
 from app.tenant.pages import (
@@ -36,6 +36,10 @@ STAFF_MENU = [
     (staff.StaffDirectDebitBatchView, "StaffDebitBatches", _l("Fichiers de prélèvement"), "fa-file-code",
      "StaffAccounting"),
     (staff.StaffDirectDebitCollectionView, "StaffDebitCollections", _l("Prélèvements et rejets"), "fa-undo",
+     "StaffAccounting"),
+    (debits.StaffDebitFileView, "StaffDebitFile", _l("Préparer un fichier de prélèvement"), "fa-file-export",
+     "StaffAccounting"),
+    (staff.StaffBankFileImportView, "StaffBankAnswers", _l("Retours de la banque"), "fa-file-import",
      "StaffAccounting"),
     (staff.StaffAgencyView, "StaffAgencies", _l("Agences"), "fa-building", "StaffEstate"),
     (staff.StaffResidenceView, "StaffResidences", _l("Résidences"), "fa-city", "StaffEstate"),

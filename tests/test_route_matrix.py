@@ -134,11 +134,17 @@ def build_url(app, rule) -> str | None:
                 assert rule.endpoint.startswith("UserGroupModelView."), f"no row to browse for {rule.endpoint}"
                 return None
         elif argument in ("mandate_id", "batch_id", "collection_id"):
-            from app.models import DirectDebitCollection
+            from app.models import DirectDebitCollection, DirectDebitMandate
+
+            with app.app_context():  # the collection of the mandate whose RIB the fixture stored
+                row = db.session.scalar(sa.select(DirectDebitCollection).join(DirectDebitMandate).where(
+                    DirectDebitMandate.stored_name.is_not(None), DirectDebitCollection.batch_id.is_not(None)))
+                values.update(mandate_id=row.mandate_id, batch_id=row.batch_id, collection_id=row.id)
+        elif argument == "import_id":
+            from app.models import BankFileImport
 
             with app.app_context():
-                row = db.session.scalar(sa.select(DirectDebitCollection))
-                values.update(mandate_id=row.mandate_id, batch_id=row.batch_id, collection_id=row.id)
+                values["import_id"] = db.session.scalar(sa.select(BankFileImport.id))
         elif argument in ("request_id", "attachment_id", "certificate_id"):
             values.update(tenant_request_values(app))
         elif argument in ("transaction_id", "order_id"):
@@ -174,7 +180,7 @@ def test_every_route_is_classified(app):
 def job_run(app, demo):
     """Rows the demo seed does not make: a recorded job run, and a card payment of locataire@example.org (who
     pays by direct debit) so that its receipt and return pages have something to show."""
-    from datetime import date
+    from datetime import date, timedelta
     from decimal import Decimal
 
     from app.models import (
@@ -203,7 +209,6 @@ def job_run(app, demo):
             InsuranceCertificate.household_id == demo["locataire"]))
         uploads.store(uploads.CheckedFile(uploads.PDF, b"%PDF-1.4 matrix", "assurance.pdf"), certificate)
         from app.models import DirectDebitMandate
-        from app.services import sepa
 
         mandate = db.session.scalar(sa.select(DirectDebitMandate).where(
             DirectDebitMandate.household_id == demo["locataire"]))
@@ -212,7 +217,16 @@ def job_run(app, demo):
                                    kind=EntryKind.REGULARISATION, direction=Direction.DEBIT, amount=Decimal("5.00"),
                                    label="matrix", entry_date=date.today()))
         db.session.commit()
-        sepa.collect(mandate.debit_day, date(date.today().year + 1, 1, 1), utcnow())
+        from app.services import direct_debits, rent_calls
+
+        month = rent_calls.next_period(date.today())
+        rent_calls.call_rents(month, utcnow())
+        direct_debits.prenotify(month - timedelta(days=20), utcnow())
+        direct_debits.build_file(f"{month:%Y-%m}", mandate.debit_day, month - timedelta(days=10), utcnow())
+        from app.models import BankFileImport
+
+        db.session.add(BankFileImport(message_type="pain.002", message_id="MATRIX", filename="matrix.xml",
+                                      sha256="0" * 64, report=[]))
         db.session.add(DirectDebitMandate(reference="EL-MATRIX-1", household_id=demo["retard"],
                                           lease_id=demo["retard_lease"], iban="FR7630004008190001234567879",
                                           account_holder="MATRIX", debit_day=7))

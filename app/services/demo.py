@@ -25,7 +25,7 @@ from app.models import (
     Agency, AuthorSide, ChargeStatement, ChargeStatementLine, Civility, Direction, DirectDebitMandate, Document, DocumentKind, EntryKind, EventKind,
     Household, InsuranceCertificate, Lease, LedgerEntry, MandateStatus, Occupant, OccupantRelation, PaymentStatus,
     PaymentTransaction, ProfessionalSituation, RequestCategory, RequestEvent, RequestStatus, Residence,
-    ReviewStatus, TenantAccount, TenantRequest, Unit, UnitKind,
+    ReviewStatus, TenantAccount, TenantRequest, Unit, UnitKind, mandate_lease,
 )
 
 DEMO_PASSWORD = "Portail-2026!"
@@ -241,6 +241,12 @@ def _insert_households(indexes: list[int], residences: dict[int, Residence], age
     for model in (Occupant, LedgerEntry, Document, InsuranceCertificate, DirectDebitMandate, PaymentTransaction):
         if builder.rows.get(model):
             db.session.execute(sa.insert(model), builder.rows[model])
+    if builder.rows.get(DirectDebitMandate):  # a demo mandate covers every lease of its household
+        references = [row["reference"] for row in builder.rows[DirectDebitMandate]]
+        db.session.execute(sa.insert(mandate_lease).from_select(
+            ["mandate_id", "lease_id"], sa.select(DirectDebitMandate.id, Lease.id).join(
+                Lease, Lease.household_id == DirectDebitMandate.household_id).where(
+                DirectDebitMandate.reference.in_(references))))
     _insert_requests(builder)
     _insert_statements(builder)
 

@@ -20,8 +20,8 @@ from flask_babel import format_date, gettext as _
 from app.extensions import db
 from app.mail import external_url
 from app.models import (
-    ZERO, ChargeStatement, DirectDebitMandate, Document, DocumentKind, EntryKind, Household, Lease, MandateStatus,
-    RentCertificate, UnitKind,
+    ZERO, ChargeStatement, DirectDebitMandate, Document, DocumentKind, EntryKind, Household, Lease, RentCertificate,
+    UnitKind,
 )
 from app.pdf import render_pdf
 from app.services import ledger
@@ -125,12 +125,9 @@ def regenerate(household_id: int, everything: bool = False) -> int:
 
 # --- rendering ---------------------------------------------------------------------------------------------------
 
-def _mandate_for(lease: Lease) -> DirectDebitMandate | None:
-    return db.session.scalar(sa.select(DirectDebitMandate).where(
-        DirectDebitMandate.lease_id == lease.id, DirectDebitMandate.status == MandateStatus.ACTIVE))
-
-
 def due_notice_pdf(lease: Lease, period: str) -> bytes:
+    from app.services.direct_debits import collection_for
+
     entries = ledger.lease_entries([lease.id])
     notice = next((e for e in entries if e.kind is EntryKind.DUE_NOTICE and e.period == period), None)
     if notice is None:
@@ -138,11 +135,10 @@ def due_notice_pdf(lease: Lease, period: str) -> bytes:
     benefit = sum((e.amount for e in entries if e.kind is EntryKind.HOUSING_BENEFIT and e.period == period), ZERO)
     previous = ledger.balance_before(entries, lease.id, notice.entry_date, notice.id)
     net = previous + notice.amount - benefit
-    mandate = _mandate_for(lease)
-    debit_date = period_date(period).replace(day=mandate.debit_day) if mandate else None
     return render_pdf("pdf/due_notice.html", lease=lease, household=lease.household, notice=notice,
-                      period=period_label(period), benefit=benefit, previous=previous, net=net, mandate=mandate,
-                      debit_date=debit_date, portal_url=current_app.config["PUBLIC_BASE_URL"])
+                      period=period_label(period), benefit=benefit, previous=previous, net=net,
+                      debit=collection_for(lease.id, period), creditor_id=current_app.config["SEPA_CREDITOR_ID"],
+                      portal_url=current_app.config["PUBLIC_BASE_URL"])
 
 
 def receipt_pdf(lease: Lease, status: ledger.MonthStatus) -> bytes:
@@ -237,6 +233,27 @@ def receipt_for(lease: Lease, period: str) -> Receipt:
         db.session.add(document)
         db.session.flush()
     return Receipt(f"quittance-{period}-L{lease.number}.pdf", path=ensure_file(document))
+
+
+def withdraw_unsettled_quittances(lease_ids: list[int]) -> int:
+    """After a payment was reversed: remove the stored quittances of months that are no longer fully paid (row and
+    file), so the tenant's Documents page offers a reçu or nothing instead. The caller owns the transaction."""
+    stored = db.session.scalars(sa.select(Document).where(
+        Document.lease_id.in_(lease_ids), Document.kind == DocumentKind.RECEIPT)).all()
+    if not stored:
+        return 0
+    statuses = ledger.month_statuses(ledger.lease_entries(lease_ids))
+    withdrawn = 0
+    for document in stored:
+        status = statuses.get((document.lease_id, document.period))
+        if status is not None and status.settled:
+            continue
+        path = stored_path(document)
+        if path is not None and path.is_file():
+            path.unlink()
+        db.session.delete(document)
+        withdrawn += 1
+    return withdrawn
 
 
 def _new_code() -> str:

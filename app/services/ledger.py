@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -122,11 +122,16 @@ def month_statuses(entries: list[LedgerEntry]) -> dict[tuple[int, str], MonthSta
     """Settle each lease's debits with its credits, oldest debit first, and say how each month was paid.
 
     A housing-benefit credit pays the due notice of its own month; every other credit (payments, refunds) pays the
-    oldest open debit, and money received in advance waits for the next debit.
+    oldest open debit, and money received in advance waits for the next debit. A credit that was reversed (a
+    rejected or returned direct debit, a cancelled card payment) and its reversal pay nothing: that money never
+    arrived, so no receipt may say it did.
     """
     statuses: dict[tuple[int, str], MonthStatus] = {}
     by_lease: dict[int, list[LedgerEntry]] = {}
+    reversed_ids = {entry.reverses_id for entry in entries if entry.reverses_id}
     for entry in entries:
+        if entry.reverses_id or entry.id in reversed_ids:
+            continue
         by_lease.setdefault(entry.lease_id, []).append(entry)
     for lease_id, lease_entries_ in by_lease.items():
         open_debits: list[list] = []  # [remaining, MonthStatus | None]
@@ -178,6 +183,17 @@ def _pay(open_debits: list[list], credits: list[Settlement]) -> list[Settlement]
             left.append(Settlement(credit.entry_date, credit.kind, amount))
     open_debits[:] = [debit for debit in open_debits if debit[0] > 0]
     return left
+
+
+def reverse(credit: LedgerEntry, kind: EntryKind, label: str, on: date, now: datetime,
+            external_ref: str) -> LedgerEntry:
+    """Cancel a credit whose money did not arrive or went back: a debit of the same amount that points to it (the
+    database refuses a second reversal of one credit). The caller owns the transaction."""
+    entry = LedgerEntry(household_id=credit.household_id, lease_id=credit.lease_id, kind=kind,
+                        direction=Direction.DEBIT, amount=credit.amount, label=label[:200], entry_date=on, due_date=on,
+                        period=credit.period, external_ref=external_ref[:80], reverses_id=credit.id, created_at=now)
+    db.session.add(entry)
+    return entry
 
 
 @dataclass

@@ -1,18 +1,15 @@
-"""SEPA Core direct debit: bank details, mandates (RUM), staff activation, the monthly collection file (pain.008
-with sepaxml, validated against the official XSD), rejects and lapse. Facts: shared/REFERENCE.md section 2.
+"""SEPA Core direct debit mandates: bank details, subscription (which leases the mandate covers), the mandate PDF,
+staff activation and refusal, lapse. The monthly money cycle (pre-notification, collection file, settlement,
+rejects, the bank's answers) is app.services.direct_debits. Facts: shared/REFERENCE.md section 2.
 
 The full IBAN is stored for the collection file but only ever shown masked, and never logged.
 """
 
 from __future__ import annotations
 
-import calendar
 import logging
-import re
-import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import sqlalchemy as sa
 from dateutil.relativedelta import relativedelta
@@ -20,17 +17,11 @@ from flask import current_app
 from flask_babel import gettext as _
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
-from sepaxml import SepaDD
 from stdnum.eu import at_02
 
 from app.extensions import db
-from app.formatting import money
 from app.mail import external_url, queue_mail
-from app.models import (
-    ZERO, Direction, DirectDebitBatch, DirectDebitCollection, DirectDebitMandate, Document, DocumentKind, EntryKind,
-    Household, Lease, LedgerEntry, MandateStatus,
-)
-from app.services import ledger
+from app.models import DirectDebitMandate, Document, DocumentKind, Household, Lease, MandateStatus
 
 log = logging.getLogger(__name__)
 DEBIT_DAYS = (2, 7, 10)
@@ -113,12 +104,30 @@ class Subscription:
     city: str
     debit_day: int
     consent: bool
+    lease_ids: list[int] = field(default_factory=list)  # empty: every current lease of the household
+
+
+def active_leases(household: Household) -> list[Lease]:
+    return [lease for lease in household.leases if lease.is_active]
+
+
+def _covered(household: Household, lease_ids: list[int]) -> list[Lease]:
+    leases = active_leases(household)
+    if not lease_ids:
+        return leases
+    chosen = [lease for lease in leases if lease.id in set(lease_ids)]
+    if len(chosen) != len(set(lease_ids)):
+        raise SepaError(_("Choisissez parmi vos contrats en cours."), "leases")
+    return chosen
 
 
 def check_subscription(household: Household, data: Subscription, replacing: bool) -> dict:
     """Everything but the file: returns the cleaned values for the review step."""
     if data.debit_day not in DEBIT_DAYS:
         raise SepaError(_("Choisissez le 2, le 7 ou le 10 du mois."), "debit_day")
+    leases = _covered(household, data.lease_ids)
+    if not leases:
+        raise SepaError(_("Vous n'avez plus de contrat en cours."), "leases")
     mandates = current_mandates(household)
     if any(m.status is MandateStatus.PENDING_SIGNATURE for m in mandates):
         raise SepaError(_("Un mandat attend déjà votre signature. Renvoyez-le signé à votre agence ou contactez-la."))
@@ -133,16 +142,19 @@ def check_subscription(household: Household, data: Subscription, replacing: bool
         raise SepaError(_("Indiquez le titulaire du compte."), "account_holder")
     return {"iban": iban, "bic": bic, "bank_name": bank_name, "account_holder": data.account_holder.strip()[:140],
             "street": data.street.strip()[:140], "postcode": data.postcode.strip()[:16],
-            "city": data.city.strip()[:100], "debit_day": data.debit_day}
+            "city": data.city.strip()[:100], "debit_day": data.debit_day,
+            "lease_ids": [lease.id for lease in leases]}
 
 
 def subscribe(household: Household, values: dict, rib_name: str, rib_meta: dict, now: datetime,
               replacing: bool) -> DirectDebitMandate:
     """Create the mandate waiting for its signature, its PDF document, and mail the instructions."""
-    lease = _dwelling(household)
-    check_subscription(household, Subscription(values["iban"], values["bic"] or "", values["account_holder"],
-                                               values["street"], values["postcode"], values["city"],
-                                               values["debit_day"], True), replacing)
+    checked = check_subscription(household, Subscription(
+        values["iban"], values["bic"] or "", values["account_holder"], values["street"], values["postcode"],
+        values["city"], values["debit_day"], True, values.get("lease_ids") or []), replacing)
+    leases = _covered(household, checked["lease_ids"])
+    dwelling = _dwelling(household)
+    lease = dwelling if dwelling in leases else leases[0]
     active = next((m for m in current_mandates(household) if m.status is MandateStatus.ACTIVE), None)
     mandate = DirectDebitMandate(
         reference=new_reference(household, lease), household_id=household.id, lease_id=lease.id,
@@ -150,7 +162,7 @@ def subscribe(household: Household, values: dict, rib_name: str, rib_meta: dict,
         account_holder=values["account_holder"], holder_street=values["street"], holder_postcode=values["postcode"],
         holder_city=values["city"], debit_day=values["debit_day"], status=MandateStatus.PENDING_SIGNATURE,
         consent_at=now, replaces_id=active.id if (replacing and active) else None, created_at=now,
-        stored_name=rib_name, **rib_meta)
+        stored_name=rib_name, leases=leases, **rib_meta)
     db.session.add(mandate)
     db.session.flush()
     db.session.add(Document(household_id=household.id, lease_id=lease.id, kind=DocumentKind.SEPA_MANDATE,
@@ -184,7 +196,8 @@ def mandate_pdf(mandate: DirectDebitMandate) -> bytes:
     creditor = {"name": config["SEPA_CREDITOR_NAME"], "id": config["SEPA_CREDITOR_ID"],
                 "street": config["SEPA_CREDITOR_STREET"],
                 "town": f'{config["SEPA_CREDITOR_POSTCODE"]} {config["SEPA_CREDITOR_TOWN"]}'}
-    return render_pdf("pdf/sepa_mandate.html", mandate=mandate, household=mandate.household, creditor=creditor)
+    return render_pdf("pdf/sepa_mandate.html", mandate=mandate, household=mandate.household, creditor=creditor,
+                      prenotification_days=config["SEPA_PRENOTIFICATION_DAYS"])
 
 
 # --- staff ---------------------------------------------------------------------------------------------------------
@@ -222,116 +235,6 @@ def _tell(mandate: DirectDebitMandate, message: str) -> None:
                    link=external_url("TenantPaymentView.index"))
 
 
-# --- the monthly collection ----------------------------------------------------------------------------------------
-
-def collection_date_for(debit_day: int, month: date) -> date:
-    return month.replace(day=min(debit_day, calendar.monthrange(month.year, month.month)[1]))
-
-
-def collect(debit_day: int, month: date, now: datetime) -> DirectDebitBatch | None:
-    """Build the collection file of one debit day of `month`: each active mandate with that day is debited what
-    its lease owes, once per (mandate, month). Returns the new batch, or None when there is nothing (left) to
-    collect."""
-    config = current_app.config
-    period = f"{month:%Y-%m}"
-    collection_date = collection_date_for(debit_day, month)
-    done = sa.select(DirectDebitCollection.mandate_id).where(DirectDebitCollection.period == period)
-    mandates = db.session.scalars(sa.select(DirectDebitMandate).where(
-        DirectDebitMandate.status == MandateStatus.ACTIVE, DirectDebitMandate.debit_day == debit_day,
-        DirectDebitMandate.id.not_in(done)).order_by(DirectDebitMandate.id)).all()
-    balances = ledger.lease_balances([m.lease_id for m in mandates])
-    lines = [(m, balances.get(m.lease_id, ZERO)) for m in mandates if balances.get(m.lease_id, ZERO) > ZERO]
-    if not lines:
-        return None
-    schema = config["SEPA_SCHEMA"]
-    message_id = f"EL{now:%Y%m%d%H%M%S}{secrets.token_hex(3)}".upper()
-    sepa = SepaDD(_sepa_config(schema), schema=schema, clean=True)
-    batch = DirectDebitBatch(collection_date=collection_date, period=period, schema=schema, message_id=message_id,
-                             count=len(lines), total=sum((amount for _, amount in lines), ZERO),
-                             stored_name=f"{secrets.token_hex(16)}.xml", created_at=now)
-    db.session.add(batch)
-    db.session.flush()
-    for mandate, amount in lines:
-        sequence = "FRST" if mandate.last_collection_on is None else "RCUR"
-        end_to_end = f"EL{batch.id:06d}{mandate.id:08d}{period.replace('-', '')}"
-        payment = {"name": mandate.account_holder, "IBAN": mandate.iban, "amount": int(amount * 100),
-                   "type": sequence, "collection_date": collection_date, "mandate_id": mandate.reference,
-                   "mandate_date": mandate.signed_on or mandate.activated_at.date(),
-                   "description": f"Loyer {period} contrat L/{mandate.lease.number}", "endtoend_id": end_to_end}
-        if mandate.bic:
-            payment["BIC"] = mandate.bic
-        if schema != "pain.008.001.02":
-            payment["address"] = {"street_name": mandate.holder_street or mandate.household.billing_street,
-                                  "postcode": mandate.holder_postcode or mandate.household.billing_postcode,
-                                  "town": mandate.holder_city or mandate.household.billing_city,
-                                  "country": mandate.holder_country or "FR"}
-        sepa.add_payment(payment)
-        collection = DirectDebitCollection(batch_id=batch.id, mandate_id=mandate.id, household_id=mandate.household_id,
-                                           lease_id=mandate.lease_id, period=period, amount=amount,
-                                           sequence_type=sequence, end_to_end_id=end_to_end)
-        db.session.add(collection)
-        db.session.flush()
-        db.session.add(LedgerEntry(household_id=mandate.household_id, lease_id=mandate.lease_id,
-                                   kind=EntryKind.DIRECT_DEBIT, direction=Direction.CREDIT, amount=amount,
-                                   label=f"Prélèvement SEPA {period} ({mandate.reference})",
-                                   entry_date=collection_date, period=period, external_ref=f"sdd:{collection.id}",
-                                   created_at=now))
-        mandate.last_collection_on = collection_date
-    xml = sepa.export(validate=True)
-    (batch_folder() / batch.stored_name).write_bytes(xml)
-    db.session.commit()
-    log.info("direct debit batch %s: %d debits, %s", batch.id, batch.count, batch.total)
-    return batch
-
-
-def _sepa_config(schema: str) -> dict:
-    config = current_app.config
-    sepa = {"name": config["SEPA_CREDITOR_NAME"], "IBAN": config["SEPA_CREDITOR_IBAN"],
-            "BIC": config["SEPA_CREDITOR_BIC"], "batch": True, "creditor_id": config["SEPA_CREDITOR_ID"],
-            "currency": "EUR", "instrument": "CORE"}
-    if schema != "pain.008.001.02":
-        sepa["address"] = {"street_name": config["SEPA_CREDITOR_STREET"], "postcode": config["SEPA_CREDITOR_POSTCODE"],
-                           "town": config["SEPA_CREDITOR_TOWN"], "country": "FR"}
-    return sepa
-
-
-def batch_folder() -> Path:
-    folder = Path(current_app.config["FILES_DIR"]) / "sepa"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def due_collections(today: date, now: datetime) -> int:
-    """The daily job: build the file of each debit day that is SEPA_LEAD_DAYS away."""
-    target = today + timedelta(days=current_app.config["SEPA_LEAD_DAYS"])
-    built = 0
-    for day in DEBIT_DAYS:
-        if target.day == day:
-            batch = collect(day, target.replace(day=1), now)
-            built += batch.count if batch else 0
-    return built
-
-
-def record_reject(collection: DirectDebitCollection, reason_code: str, on: date, now: datetime) -> None:
-    """A debit came back unpaid: reverse it on the ledger, flag the household, invite the tenant to pay online."""
-    if collection.rejected_on is not None:
-        raise SepaError(_("Ce rejet est déjà enregistré."), "reason")
-    code = re.sub(r"[^A-Z0-9]", "", (reason_code or "").upper())[:4]
-    if not code:
-        raise SepaError(_("Indiquez le code motif du rejet (par exemple AM04, MD06)."), "reason")
-    collection.rejected_on, collection.reject_reason = on, code
-    db.session.add(LedgerEntry(household_id=collection.household_id, lease_id=collection.lease_id,
-                               kind=EntryKind.REJECT, direction=Direction.DEBIT, amount=collection.amount,
-                               label=f"Rejet du prélèvement {collection.period} ({code})", entry_date=on,
-                               due_date=on, period=collection.period, external_ref=f"reject:{collection.id}",
-                               created_at=now))
-    household = collection.household
-    household.payment_incident = True
-    account = household.account
-    if account is not None and account.user.active:
-        queue_mail(account.user.email, "debit_rejected", account.locale, name=account.user.first_name,
-                   amount=money(collection.amount), link=external_url("TenantPaymentView.index"))
-    db.session.commit()
 
 
 def lapse_unused(now: datetime) -> int:

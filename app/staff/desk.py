@@ -19,7 +19,7 @@ from app.models import (
     DirectDebitBatch, DirectDebitCollection, DirectDebitMandate, InsuranceCertificate, RequestStatus, ReviewStatus,
     TenantRequest, utcnow,
 )
-from app.services import insurance, requests, sepa, uploads
+from app.services import direct_debits, insurance, requests, sepa, uploads
 from app.services.requests import RequestError
 from app.tenant.pages import checked_files, send_upload, show_field_error
 
@@ -240,7 +240,7 @@ class StaffMandateDeskView(BaseView):
     @has_access
     def batch_file(self, batch_id):
         batch = db.session.get(DirectDebitBatch, batch_id)
-        path = sepa.batch_folder() / batch.stored_name if batch else None
+        path = direct_debits.batch_folder() / batch.stored_name if batch else None
         if path is None or not path.is_file():
             abort(404)
         return send_upload(path, "application/xml", f"prelevements-{batch.collection_date}-{batch.schema}.xml")
@@ -254,11 +254,12 @@ class StaffMandateDeskView(BaseView):
         form = RejectForm()
         if form.validate_on_submit():
             try:
-                sepa.record_reject(collection, form.reason.data, form.rejected_on.data, utcnow())
+                direct_debits.record_reject(collection, form.reason.data, form.rejected_on.data, utcnow().date(),
+                                            utcnow())
             except sepa.SepaError as error:
                 show_field_error(form, error.field, error.message)
             else:
-                flash(_("Rejet enregistré : le compte du locataire est débité et il est invité à payer en ligne."),
+                flash(_("Rejet enregistré : le locataire est prévenu par e-mail et invité à payer en ligne."),
                       "success")
                 return redirect(url_for("StaffDirectDebitCollectionView.list"))
         return self.render_template("staff/reject_form.html", collection=collection, form=form), \

@@ -23,7 +23,7 @@ from wtforms.validators import DataRequired, Optional as OptionalValidator
 
 from app import formatting
 from app.models import (
-    Agency, DirectDebitBatch, DirectDebitCollection, DirectDebitMandate, Document, Household, InsuranceCertificate, JobRun, LabelledEnum, Lease, LedgerEntry,
+    Agency, BankFileImport, DirectDebitBatch, DirectDebitCollection, DirectDebitMandate, Document, Household, InsuranceCertificate, JobRun, LabelledEnum, Lease, LedgerEntry,
     ZERO, MandateStatus, Occupant, PaymentStatus, ReviewStatus, PaymentTransaction, RequestEvent, Residence, TenantAccount, TenantRequest, Unit,
     utcnow,
 )
@@ -362,13 +362,34 @@ class StaffDirectDebitCollectionView(StaffModelView):
     datamodel = EagerInterface(DirectDebitCollection)
     list_title = _l("Prélèvements")
     show_title = _l("Prélèvement")
-    list_columns = ["batch", "household", "mandate", "period", "amount", "sequence_type", "rejected_on",
-                    "reject_reason", "id"]
+    list_columns = ["collection_date", "household", "mandate", "period", "notified_amount", "amount", "status",
+                    "end_to_end_id", "rejected_on", "reject_reason", "id"]
     label_columns = {"batch": _l("Fichier"), "mandate": _l("Mandat"), "sequence_type": _l("Séquence"),
+                     "collection_date": _l("Date de prélèvement"), "notified_amount": _l("Montant annoncé"),
+                     "amount": _l("Montant prélevé"), "end_to_end_id": _l("Référence de bout en bout"),
                      "rejected_on": _l("Rejeté le"), "reject_reason": _l("Motif du rejet"), "id": _l("Rejet")}
     formatters_columns = {"id": _reject_link}
-    search_columns = ["household", "period", "rejected_on"]
+    search_columns = ["household", "period", "status", "collection_date", "rejected_on"]
     base_order = ("id", "desc")
+    base_permissions = READ_ONLY
+
+
+def _report_link(import_id):
+    return Markup('<a href="{}">{}</a>').format(
+        url_for("StaffDebitFileView.bank_answer_report", import_id=import_id), _l("Compte rendu"))
+
+
+class StaffBankFileImportView(StaffModelView):
+    datamodel = EagerInterface(BankFileImport)
+    list_title = _l("Retours de la banque")
+    list_columns = ["created_at", "message_type", "message_id", "filename", "applied", "to_review", "imported_by",
+                    "id"]
+    label_columns = {"message_type": _l("Message"), "message_id": _l("Identifiant"), "filename": _l("Fichier"),
+                     "applied": _l("Rejets appliqués"), "to_review": _l("À vérifier"),
+                     "imported_by": _l("Importé par"), "id": _l("Détail")}
+    formatters_columns = {"id": _report_link}
+    search_columns = ["message_type", "message_id", "created_at"]
+    base_order = ("created_at", "desc")
     base_permissions = READ_ONLY
 
 

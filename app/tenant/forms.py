@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
-    BooleanField, DateField, EmailField, FileField, MultipleFileField, PasswordField, SelectField, StringField,
-    TelField, TextAreaField,
+    BooleanField, DateField, EmailField, FileField, MultipleFileField, PasswordField, SelectField,
+    SelectMultipleField, StringField, TelField, TextAreaField,
 )
 from wtforms.validators import DataRequired, Email, Length, Optional
 
@@ -175,6 +175,9 @@ class DirectDebitForm(FlaskForm):
                             choices=lambda: [("2", str(_l("Le 2 du mois"))), ("7", str(_l("Le 7 du mois"))),
                                              ("10", str(_l("Le 10 du mois")))],
                             invalid_choice_message=_l("Choisissez le 2, le 7 ou le 10 du mois."))
+    # The leases the mandate covers (every current lease by default); choices are set by the view.
+    leases = SelectMultipleField(_l("Contrats payés par ce prélèvement"), coerce=int, choices=[],
+                                 validate_choice=False)
     rib = FileField(_l("Votre RIB (PDF ou photo)"), description=_l("PDF, JPEG ou PNG, 8 Mo au plus."))
     consent = BooleanField(_l("J'autorise le prélèvement de mes loyers et charges sur ce compte"))
     password = PasswordField(_l("Mot de passe"), validators=[Optional()],

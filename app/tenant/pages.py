@@ -22,7 +22,7 @@ from app.models import (
     RequestCategory, TenantRequest, utcnow,
 )
 from app.security import current_household, get_for_household
-from app.services import documents, insurance, ledger, payments, requests, sepa, uploads
+from app.services import direct_debits, documents, insurance, ledger, payments, requests, sepa, uploads
 from app.services.requests import RequestError
 from app.tenant.forms import (
     AddInformationForm, CertificateCheckForm, DirectDebitForm, InsuranceForm, NewRequestForm, OccupantArrivalForm,
@@ -192,6 +192,7 @@ class TenantPaymentView(BaseView):
         return self.render_template("tenant/payment.html", household=household, today=today, form=form,
                                     mandate=next((m for m in mandates if m.status in sepa.OPEN_STATUSES), None),
                                     last_mandate=mandates[0] if mandates else None,
+                                    upcoming_debits=direct_debits.upcoming(household.id, today),
                                     balance=ledger.household_balance(household.id),
                                     overdue=ledger.household_overdue(household.id, today),
                                     history=list(reversed(ledger.history(entries))), card_payments=card_payments,
@@ -226,17 +227,22 @@ class TenantPaymentView(BaseView):
         household = household_or_404()
         replacing = any(m.status is MandateStatus.ACTIVE for m in sepa.current_mandates(household))
         form = DirectDebitForm()
+        leases = sepa.active_leases(household)
+        form.leases.choices = [(lease.id, f"{lease.unit.kind.label} {lease.display_number}") for lease in leases]
         if request.method == "GET":
             form.account_holder.data = household.signatory_name.split(" ", 1)[-1].upper()
             form.street.data, form.postcode.data = household.billing_street, household.billing_postcode
             form.city.data = household.billing_city
+            form.leases.data = [lease.id for lease in leases]
         if form.validate_on_submit():
             try:
                 if replacing and not check_password_hash(current_user.password or "", form.password.data or ""):
                     raise sepa.SepaError(_("Le mot de passe est incorrect."), "password")
+                if not form.leases.data:
+                    raise sepa.SepaError(_("Choisissez au moins un contrat."), "leases")
                 values = sepa.check_subscription(household, sepa.Subscription(
                     form.iban.data, form.bic.data, form.account_holder.data, form.street.data, form.postcode.data,
-                    form.city.data, int(form.debit_day.data), form.consent.data), replacing)
+                    form.city.data, int(form.debit_day.data), form.consent.data, form.leases.data), replacing)
                 checked = uploads.check(form.rib.data, (uploads.PDF, uploads.JPEG, uploads.PNG))
             except sepa.SepaError as error:
                 show_field_error(form, error.field, error.message)
@@ -249,8 +255,9 @@ class TenantPaymentView(BaseView):
                     k: getattr(holder, k) for k in ("stored_name", "original_filename", "content_type",
                                                     "size_bytes", "sha256")})
                 masked = DirectDebitMandate(iban=values["iban"]).masked_iban
+                covered = [lease for lease in leases if lease.id in values["lease_ids"]]
                 return self.render_template("tenant/direct_debit_review.html", values=values, masked=masked,
-                                            replacing=replacing)
+                                            replacing=replacing, leases=covered)
         return self.render_template("tenant/direct_debit_form.html", form=form, replacing=replacing), \
             400 if form.errors or form.form_errors else 200
 
