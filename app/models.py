@@ -673,7 +673,10 @@ class DirectDebitBatch(TimestampMixin, Model):
     """One pain.008 collection file for a debit day, stored for staff to download and send to the bank."""
 
     __tablename__ = "direct_debit_batch"
-    __table_args__ = (sa.UniqueConstraint("period", "debit_day", name="uq_direct_debit_batch_period_day"),)
+    # One file per debit day and month, unless the bank refused the whole file: then it may be built again.
+    __table_args__ = (sa.Index("uq_direct_debit_batch_period_day", "period", "debit_day", unique=True,
+                               sqlite_where=sa.text("rejected_reason IS NULL"),
+                               postgresql_where=sa.text("rejected_reason IS NULL")),)
     id: Mapped[int] = mapped_column(primary_key=True)
     collection_date: Mapped[date] = mapped_column(sa.Date, nullable=False)
     period: Mapped[str] = mapped_column(sa.String(7), nullable=False)
@@ -682,6 +685,7 @@ class DirectDebitBatch(TimestampMixin, Model):
     # The <MsgId> written in the file: what the bank quotes back in its pain.002 and camt messages.
     message_id: Mapped[str] = mapped_column(sa.String(35), unique=True, nullable=False)
     created_by_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("ab_user.id"))
+    rejected_reason: Mapped[Optional[str]] = mapped_column(sa.String(4))  # the bank refused the whole file
     count: Mapped[int] = mapped_column(sa.Integer, nullable=False)
     total: Mapped[Decimal] = mapped_column(MONEY, nullable=False)
     stored_name: Mapped[str] = mapped_column(sa.String(80), unique=True, nullable=False)

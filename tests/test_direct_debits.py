@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import io
+import threading
 from datetime import date, timedelta
 from decimal import Decimal
 from xml.etree import ElementTree
@@ -17,13 +18,14 @@ from pypdf import PdfReader
 from app import create_app
 from app.extensions import db
 from app.models import (
-    CollectionStatus, Direction, DirectDebitBatch, DirectDebitCollection, DirectDebitMandate, Document, DocumentKind,
+    BankFileImport, CollectionStatus, Direction, DirectDebitBatch, DirectDebitCollection, DirectDebitMandate, Document, DocumentKind,
     EntryKind, Household, LedgerEntry, OutgoingMail, utcnow,
 )
 from app.pain008 import sepa_text
 from app.services import direct_debits, documents, ledger, rent_calls
 from app.services.sepa import SepaError
 from config import ConfigError, TestingConfig
+from tests import bank_files
 from tests.conftest import csrf_token
 from tests.test_sepa import validate_against_xsd
 
@@ -255,13 +257,16 @@ def test_a_payment_after_the_notice_lowers_the_collection(app, cycle):
 
 
 def test_the_due_notice_states_date_amount_rum_and_ics(app, client_for, cycle):
-    cycle.prenotify()
-    collection = cycle.collection()
+    client = client_for("locataire@example.org")
     with app.app_context():
-        document = db.session.scalar(sa.select(Document).where(
+        document_id = db.session.scalar(sa.select(Document.id).where(
             Document.lease_id == cycle.lease_ids[0], Document.kind == DocumentKind.DUE_NOTICE,
             Document.period == cycle.period))
-        pdf = documents.due_notice_pdf(document.lease, cycle.period)
+    before = client.get(f"/documents/{document_id}")  # downloaded before the debit was announced
+    assert b"%PDF" in before.data[:8]
+    cycle.prenotify()
+    collection = cycle.collection()
+    pdf = client.get(f"/documents/{document_id}").data  # rendered again, with the debit
     content = " ".join(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages).split())
     amount = f"{collection.notified_amount:.2f}".replace(".", ",")
     assert amount in content and collection.mandate.reference in content and "FR72ZZZ123456" in content
@@ -373,3 +378,132 @@ def test_a_tenant_cannot_build_a_file(app, client_for, cycle):
     assert response.status_code in (302, 403, 404)
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(DirectDebitBatch.id))) == 0
+
+
+# --- the bank's answers --------------------------------------------------------------------------------------------
+
+def upload(staff, data: bytes, name: str = "retour.xml"):
+    url = "/agence/prelevements/retours"
+    return staff.post(url, data={"csrf_token": csrf_token(staff, url), "file": (io.BytesIO(data), name)},
+                      content_type="multipart/form-data")
+
+
+def test_a_pain002_rejects_our_debit_and_lists_the_unknown_one(app, client_for, cycle, mailbox):
+    cycle.prenotify()
+    batch = cycle.build()
+    collection = cycle.collection()
+    owed = cycle.owed()
+    staff = client_for("gestionnaire@example.org")
+    data = bank_files.pain002_reject("P002-TEST-1", batch.message_id, collection.end_to_end_id, collection.amount,
+                                     utcnow().replace(tzinfo=None))
+    response = upload(staff, data)
+    assert response.status_code == 302
+    report = text(staff.get(response.location))
+    assert "1 rejets appliqués, 1 lignes à vérifier" in report
+    assert "Rejet appliqué" in report and "Prélèvement inconnu" in report and "EL202612B04E17C6A955" in report
+    rejected = cycle.collection()
+    assert rejected.status is CollectionStatus.REJECTED and rejected.reject_reason == "AM04"
+    cycle.settle(cycle.date)
+    assert cycle.credits() == [] and cycle.owed() == owed  # never credited, nothing to reverse
+    again = upload(staff, data)
+    assert again.status_code == 400 and "déjà été importé" in text(again)
+    mailbox.deliver()
+    assert len([m for m in mailbox.to("locataire@example.org") if "n'a pas pu" in m["Subject"]]) == 1
+
+
+def test_a_camt054_return_after_settlement_reverses_the_credits(app, client_for, cycle):
+    cycle.prenotify()
+    batch = cycle.build()
+    cycle.settle(cycle.date)
+    collection = cycle.collection()
+    staff = client_for("gestionnaire@example.org")
+    on = max(date.today(), cycle.date)
+    with app.app_context():
+        record = direct_debits.import_bank_answer(
+            bank_files.camt054_return("C054-TEST-1", batch.message_id, collection.end_to_end_id, collection.amount,
+                                      on), "camt.xml", on, utcnow())
+        assert record.applied == 1 and [line["result"] for line in record.report].count("returned") == 1
+    assert cycle.collection().status is CollectionStatus.REJECTED
+    assert cycle.collection().reject_reason == "MD06"
+    assert sum(cycle.owed().values()) == collection.amount
+    assert "Retours de la banque" in text(staff.get("/staffbankfileimportview/list/"))
+
+
+@pytest.mark.parametrize("name, message", [
+    ("not-xml.txt", "n'est pas un fichier XML valide"),
+    ("pain.001-wrong-message.xml", "n'est pas un retour de la banque pris en charge"),
+    ("pain.002-with-doctype.xml", "DOCTYPE"),
+])
+def test_a_file_that_is_not_a_bank_answer_is_refused_with_a_message(app, client_for, cycle, name, message):
+    staff = client_for("gestionnaire@example.org")
+    response = upload(staff, bank_files.sample(name), name)
+    assert response.status_code == 400 and 'id="file-error"' in response.get_data(as_text=True)
+    assert message in text(response)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(BankFileImport.id))) == 0
+
+
+def test_an_answer_for_another_creditor_applies_nothing(app, client_for, cycle):
+    cycle.prenotify()
+    batch = cycle.build()
+    collection = cycle.collection()
+    data = bank_files.pain002_reject("P002-TEST-2", batch.message_id, collection.end_to_end_id, collection.amount,
+                                     utcnow().replace(tzinfo=None), creditor_id="FR44ZZZ654321")
+    response = upload(client_for("gestionnaire@example.org"), data)
+    assert response.status_code == 400 and "autre créancier" in text(response)
+    assert cycle.collection().status is CollectionStatus.SUBMITTED
+
+
+def test_a_reject_for_an_unknown_debit_is_listed_and_changes_nothing(app, cycle):
+    with app.app_context():
+        record = direct_debits.import_bank_answer(
+            bank_files.pain002_reject("P002-TEST-3", "EL-UNKNOWN", "EL202612FFFFFFFFFFFF", Decimal("12.00"),
+                                      utcnow().replace(tzinfo=None)), "x.xml", date.today(), utcnow())
+        assert record.applied == 0 and record.to_review == 2
+        assert db.session.scalar(sa.select(sa.func.count(LedgerEntry.id)).where(
+            LedgerEntry.kind == EntryKind.REJECT)) == 0
+
+
+def test_the_same_file_imported_twice_at_the_same_time_is_applied_once(app, cycle):
+    cycle.prenotify()
+    batch = cycle.build()
+    collection = cycle.collection()
+    data = bank_files.pain002_reject("P002-TEST-4", batch.message_id, collection.end_to_end_id, collection.amount,
+                                     utcnow().replace(tzinfo=None))
+    outcomes, start = [], threading.Barrier(2)
+
+    def run():
+        with app.app_context():
+            start.wait()
+            try:
+                outcomes.append(direct_debits.import_bank_answer(data, "x.xml", date.today(), utcnow()).applied)
+            except SepaError as error:
+                outcomes.append(error.message)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(map(str, outcomes)) == sorted(["1", "Ce fichier a déjà été importé : rien n'a été appliqué une "
+                                                      "seconde fois."])
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(BankFileImport.id))) == 1
+        assert db.session.scalar(sa.select(sa.func.count(OutgoingMail.id)).where(
+            OutgoingMail.subject.contains("n'a pas pu"))) == 1
+
+
+def test_a_whole_file_refused_by_the_bank_rejects_no_tenant_and_can_be_built_again(app, cycle):
+    cycle.prenotify()
+    batch = cycle.build()
+    with app.app_context():
+        record = direct_debits.import_bank_answer(
+            bank_files.pain002_file_rejected("P002-TEST-5", batch.message_id, utcnow()), "x.xml", date.today(),
+            utcnow())
+        assert record.applied == 0 and record.to_review == 1 and "FF01" in record.report[0]["message"]
+        assert db.session.get(Household, cycle.demo["locataire"]).payment_incident is False
+    assert cycle.collection().status is CollectionStatus.NOTIFIED
+    again = cycle.build()
+    assert again.id != batch.id and cycle.collection().batch.id == again.id

@@ -33,7 +33,7 @@ from flask_babel import format_date, gettext as _
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from app import pain008
+from app import bank_answers, pain008
 from app.extensions import db
 from app.formatting import money
 from app.mail import external_url, queue_mail
@@ -138,7 +138,7 @@ def prenotify(today: date, now: datetime) -> int:
         LedgerEntry.kind == EntryKind.DUE_NOTICE, LedgerEntry.period.in_(periods),
         LedgerEntry.lease_id.in_(lease_ids))).all())
     owed = owed_by_lease(lease_ids)
-    created = 0
+    created, notified = 0, []
     for mandate in mandates:
         for month, period in zip(months, periods):
             collection_date = collection_date_for(mandate.debit_day, month)
@@ -151,7 +151,9 @@ def prenotify(today: date, now: datetime) -> int:
             _notify(mandate, period, collection_date, shares, now)
             for lease_id in shares:
                 owed[lease_id] = ZERO
+                notified.append((lease_id, period))
             created += 1
+    documents.forget_rendered_due_notices(notified)  # rendered before: they did not announce the debit yet
     db.session.commit()
     log.info("direct debit: %d collections pre-notified", created)
     return created
@@ -226,7 +228,8 @@ def _notified(period: str, debit_day: int) -> list[DirectDebitCollection]:
 def preview(period: str, debit_day: int, today: date) -> FilePreview:
     """What a file for this debit day would hold (staff see it before building), or the file already built."""
     batch = db.session.scalar(sa.select(DirectDebitBatch).where(
-        DirectDebitBatch.period == period, DirectDebitBatch.debit_day == debit_day))
+        DirectDebitBatch.period == period, DirectDebitBatch.debit_day == debit_day,
+        DirectDebitBatch.rejected_reason.is_(None)))
     if batch is not None:
         return FilePreview(period, debit_day, batch.collection_date, batch.count, batch.total, batch)
     lines = [amount for amount in _amounts(_notified(period, debit_day)).values() if amount > ZERO]
@@ -428,8 +431,6 @@ def import_bank_answer(data: bytes, filename: str, today: date, now: datetime,
                        user_id: int | None = None) -> BankFileImport:
     """Apply a pain.002, camt.054 or camt.053 from the bank: rejects and returns matched by message id and
     end-to-end id, the rest listed for review. The same message twice (even at the same time) applies once."""
-    from app import bank_answers  # TODO(review): top-level once the module lands
-
     config = current_app.config
     try:
         answer = bank_answers.parse(data)
@@ -450,7 +451,10 @@ def import_bank_answer(data: bytes, filename: str, today: date, now: datetime,
     except IntegrityError:
         db.session.rollback()
         raise SepaError(_("Ce fichier a déjà été importé : rien n'a été appliqué une seconde fois."), "file") from None
-    report = [_apply_line(answer, line, today, now) for line in _lines(answer)]
+    if answer.message_type == "pain.002" and answer.group_status == "RJCT":
+        report = [_reject_file(answer)]
+    else:
+        report = [_apply_line(answer, line, today, now) for line in answer.lines]
     record.report = report
     record.applied = sum(1 for line in report if line["result"] in ("rejected", "returned"))
     record.to_review = sum(1 for line in report if line["result"] == "review")
@@ -458,17 +462,22 @@ def import_bank_answer(data: bytes, filename: str, today: date, now: datetime,
     return record
 
 
-def _lines(answer) -> list:
-    """The answer's lines; a pain.002 that rejects the whole file stands for every debit of that file."""
-    from app import bank_answers
-
-    if answer.message_type == "pain.002" and answer.group_status == "RJCT" and not answer.lines:
-        batch = db.session.scalar(sa.select(DirectDebitBatch).where(
-            DirectDebitBatch.message_id == answer.original_message_id))
-        return [bank_answers.AnswerLine(c.end_to_end_id, answer.original_message_id, "rejected", None, c.amount,
-                                        answer.created_at.date(), None)
-                for c in (batch.collections if batch else [])]
-    return list(answer.lines)
+def _reject_file(answer) -> dict:
+    """The bank refused a whole file (a format error, say): no tenant's debit was rejected. The debits go back to
+    « announced », so staff can build the file again once the cause is fixed."""
+    entry = {"end_to_end_id": None, "status": "file_rejected", "reason": answer.group_reason_code, "amount": None,
+             "on": answer.created_at.date().isoformat()}
+    batch = db.session.scalar(sa.select(DirectDebitBatch).where(
+        DirectDebitBatch.message_id == answer.original_message_id, DirectDebitBatch.rejected_reason.is_(None)))
+    if batch is None:
+        return entry | {"result": "review", "message": _("Fichier de prélèvement inconnu : à vérifier.")}
+    batch.rejected_reason = (answer.group_reason_code or "RJCT")[:4]
+    for collection in batch.collections:
+        if collection.status is CollectionStatus.SUBMITTED:
+            collection.status, collection.batch_id = CollectionStatus.NOTIFIED, None
+    return entry | {"result": "review", "message": _(
+        "La banque a refusé tout le fichier %(id)s (%(code)s) : aucun prélèvement n'est parti. Corrigez la cause, "
+        "puis préparez le fichier à nouveau.", id=batch.message_id, code=batch.rejected_reason)}
 
 
 def _apply_line(answer, line, today: date, now: datetime) -> dict:

@@ -235,6 +235,23 @@ def receipt_for(lease: Lease, period: str) -> Receipt:
     return Receipt(f"quittance-{period}-L{lease.number}.pdf", path=ensure_file(document))
 
 
+def forget_rendered_due_notices(lease_periods: list[tuple[int, str]]) -> None:
+    """Due notices rendered before something they print changed (a direct debit announced since): their files go,
+    and the next download renders them again. The caller owns the transaction."""
+    if not lease_periods:
+        return
+    pairs = set(lease_periods)
+    for document in db.session.scalars(sa.select(Document).where(
+            Document.kind == DocumentKind.DUE_NOTICE, Document.stored_name.is_not(None),
+            Document.lease_id.in_({lease_id for lease_id, _period in pairs}),
+            Document.period.in_({period for _lease, period in pairs}))):
+        if (document.lease_id, document.period) in pairs:
+            path = stored_path(document)
+            if path is not None and path.is_file():
+                path.unlink()
+            document.stored_name = None
+
+
 def withdraw_unsettled_quittances(lease_ids: list[int]) -> int:
     """After a payment was reversed: remove the stored quittances of months that are no longer fully paid (row and
     file), so the tenant's Documents page offers a reçu or nothing instead. The caller owns the transaction."""

@@ -80,9 +80,12 @@ def upgrade():
     with op.batch_alter_table('direct_debit_batch', schema=None) as batch_op:
         batch_op.add_column(sa.Column('debit_day', sa.SmallInteger(), nullable=True))
         batch_op.add_column(sa.Column('created_by_id', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('rejected_reason', sa.String(length=4), nullable=True))
         batch_op.drop_constraint(batch_op.f('uq_direct_debit_batch_collection_date'), type_='unique')
         batch_op.create_unique_constraint(batch_op.f('uq_direct_debit_batch_message_id'), ['message_id'])
-        batch_op.create_unique_constraint('uq_direct_debit_batch_period_day', ['period', 'debit_day'])
+        batch_op.create_index('uq_direct_debit_batch_period_day', ['period', 'debit_day'], unique=True,
+                              sqlite_where=sa.text('rejected_reason IS NULL'),
+                              postgresql_where=sa.text('rejected_reason IS NULL'))
         batch_op.create_foreign_key(batch_op.f('fk_direct_debit_batch_created_by_id_ab_user'), 'ab_user', ['created_by_id'], ['id'])
 
     with op.batch_alter_table('direct_debit_collection', schema=None) as batch_op:
@@ -171,7 +174,8 @@ def downgrade():
 
     with op.batch_alter_table('direct_debit_batch', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_direct_debit_batch_created_by_id_ab_user'), type_='foreignkey')
-        batch_op.drop_constraint('uq_direct_debit_batch_period_day', type_='unique')
+        batch_op.drop_index('uq_direct_debit_batch_period_day')
+        batch_op.drop_column('rejected_reason')
         batch_op.drop_constraint(batch_op.f('uq_direct_debit_batch_message_id'), type_='unique')
         batch_op.create_unique_constraint(batch_op.f('uq_direct_debit_batch_collection_date'), ['collection_date'])
         batch_op.drop_column('created_by_id')
