@@ -1,5 +1,6 @@
-"""Benchmark: seed a demo landlord into a throwaway SQLite database, then time a few staff and tenant pages and
-count their SQL queries. Prints figures; asserts nothing.
+"""Benchmark: seed a demo landlord into a throwaway SQLite database, time a few staff and tenant pages and count
+their SQL queries, then run one month of direct debit (rent call, pre-notification, the files, settlement) and time
+each step. Prints figures; asserts nothing.
 
     .venv/bin/python scripts/benchmark_seed.py [households]   (default 2000)
 """
@@ -49,6 +50,35 @@ def main(households: int) -> None:
                 response = client.get(url)
             elapsed = (time.perf_counter() - started) / 5 * 1000
             print(f"{url:45} {response.status_code}  {elapsed:6.1f} ms  {len(queries) // 5:3d} queries")
+    with app.app_context():
+        money_cycle(queries)
+
+
+def money_cycle(queries: list) -> None:
+    """One month of direct debit for every active mandate of the demo landlord, step by step."""
+    from datetime import timedelta
+
+    from app.models import DirectDebitMandate, MandateStatus, utcnow
+    from app.services import direct_debits, rent_calls
+    from app.services.sepa import DEBIT_DAYS
+
+    month = rent_calls.next_period(utcnow().date())
+    mandates = db.session.scalar(sa.select(sa.func.count(DirectDebitMandate.id)).where(
+        DirectDebitMandate.status == MandateStatus.ACTIVE))
+    steps = [
+        ("rent call", lambda: rent_calls.call_rents(month, utcnow())),
+        ("pre-notification", lambda: direct_debits.prenotify(month - timedelta(days=20), utcnow())),
+        ("files (3 debit days)", lambda: sum(
+            direct_debits.build_file(f"{month:%Y-%m}", day, month - timedelta(days=10), utcnow()).count
+            for day in DEBIT_DAYS)),
+        ("settlement", lambda: direct_debits.settle(month + timedelta(days=14), utcnow())),
+    ]
+    print(f"direct debit, {mandates} active mandates:")
+    for name, step in steps:
+        queries.clear()
+        started = time.perf_counter()
+        items = step()
+        print(f"  {name:22} {time.perf_counter() - started:6.2f} s  {items:6d} items  {len(queries):5d} queries")
 
 
 if __name__ == "__main__":

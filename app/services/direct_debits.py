@@ -39,7 +39,7 @@ from app.formatting import money
 from app.mail import external_url, queue_mail
 from app.models import (
     ZERO, BankFileImport, CollectionStatus, Direction, DirectDebitBatch, DirectDebitCollection, DirectDebitMandate,
-    DirectDebitShare, EntryKind, Household, LedgerEntry, MandateStatus, TenantAccount,
+    DirectDebitShare, EntryKind, Household, LedgerEntry, MandateStatus, TenantAccount, mandate_lease,
 )
 from app.services import documents, ledger
 from app.services.sepa import DEBIT_DAYS, SepaError
@@ -108,11 +108,13 @@ def _previous_month(day: date) -> date:
 def owed_by_lease(lease_ids: list[int]) -> dict[int, Decimal]:
     """What each lease owes, less what a pending direct debit will already collect (two grouped queries)."""
     balances = ledger.lease_balances(lease_ids)
-    pending = sa.select(DirectDebitShare.lease_id, sa.func.sum(DirectDebitShare.amount)).join(
-        DirectDebitCollection).where(DirectDebitShare.lease_id.in_(lease_ids),
-                                     DirectDebitCollection.status.in_(PENDING))
-    promised = {lease_id: ledger.cents(total) for lease_id, total in
-                db.session.execute(pending.group_by(DirectDebitShare.lease_id))} if lease_ids else {}
+    promised = {}
+    for part in ledger.chunks(list(lease_ids)):
+        pending = sa.select(DirectDebitShare.lease_id, sa.func.sum(DirectDebitShare.amount)).join(
+            DirectDebitCollection).where(DirectDebitShare.lease_id.in_(part),
+                                         DirectDebitCollection.status.in_(PENDING))
+        promised.update({lease_id: ledger.cents(total) for lease_id, total in
+                         db.session.execute(pending.group_by(DirectDebitShare.lease_id))})
     return {lease_id: balances.get(lease_id, ZERO) - promised.get(lease_id, ZERO) for lease_id in lease_ids}
 
 
@@ -134,11 +136,13 @@ def prenotify(today: date, now: datetime) -> int:
     lease_ids = sorted({lease.id for mandate in mandates for lease in mandate.leases})
     done = set(db.session.execute(sa.select(DirectDebitCollection.mandate_id, DirectDebitCollection.period).where(
         DirectDebitCollection.period.in_(periods))).all())
-    called = set(db.session.execute(sa.select(LedgerEntry.lease_id, LedgerEntry.period).where(
+    called = set(db.session.execute(sa.select(LedgerEntry.lease_id, LedgerEntry.period).join(
+        mandate_lease, mandate_lease.c.lease_id == LedgerEntry.lease_id).join(
+        DirectDebitMandate, DirectDebitMandate.id == mandate_lease.c.mandate_id).where(
         LedgerEntry.kind == EntryKind.DUE_NOTICE, LedgerEntry.period.in_(periods),
-        LedgerEntry.lease_id.in_(lease_ids))).all())
+        DirectDebitMandate.status == MandateStatus.ACTIVE)).all())
     owed = owed_by_lease(lease_ids)
-    created, notified = 0, []
+    planned = []  # (mandate, period, collection date, {lease id: amount})
     for mandate in mandates:
         for month, period in zip(months, periods):
             collection_date = collection_date_for(mandate.debit_day, month)
@@ -146,35 +150,38 @@ def prenotify(today: date, now: datetime) -> int:
                 continue
             shares = {lease.id: owed[lease.id] for lease in mandate.leases
                       if (lease.id, period) in called and owed.get(lease.id, ZERO) > ZERO}
-            if not shares:
-                continue
-            _notify(mandate, period, collection_date, shares, now)
-            for lease_id in shares:
-                owed[lease_id] = ZERO
-                notified.append((lease_id, period))
-            created += 1
-    documents.forget_rendered_due_notices(notified)  # rendered before: they did not announce the debit yet
+            if shares:
+                planned.append((mandate, period, collection_date, shares))
+                owed.update(dict.fromkeys(shares, ZERO))
+    _insert_collections(planned, now)
+    documents.forget_rendered_due_notices([(lease_id, period) for _m, period, _d, shares in planned
+                                           for lease_id in shares])  # rendered before the debit was announced
     db.session.commit()
-    log.info("direct debit: %d collections pre-notified", created)
-    return created
+    log.info("direct debit: %d collections pre-notified", len(planned))
+    return len(planned)
 
 
-def _notify(mandate: DirectDebitMandate, period: str, collection_date: date, shares: dict[int, Decimal],
-            now: datetime) -> DirectDebitCollection:
-    total = sum(shares.values(), ZERO)
-    collection = DirectDebitCollection(
-        mandate_id=mandate.id, household_id=mandate.household_id, lease_id=mandate.lease_id, period=period,
-        amount=total, notified_amount=total, collection_date=collection_date, notified_at=now,
-        status=CollectionStatus.NOTIFIED, sequence_type=_sequence(mandate),
-        end_to_end_id=f"EL{period.replace('-', '')}{secrets.token_hex(6).upper()}",
-        shares=[DirectDebitShare(lease_id=lease_id, amount=amount) for lease_id, amount in shares.items()])
-    db.session.add(collection)
-    account = mandate.household.account
-    if account is not None and account.user.active:
-        queue_mail(account.user.email, "debit_notice", account.locale, name=account.user.first_name,
-                   amount=total, date=collection_date, rum=mandate.reference,
-                   ics=current_app.config["SEPA_CREDITOR_ID"], link=external_url("TenantPaymentView.index"))
-    return collection
+def _insert_collections(planned: list, now: datetime) -> None:
+    """The collections and their shares in two set-based inserts, and the tenants' pre-notification mails."""
+    if not planned:
+        return
+    rows = [dict(mandate_id=mandate.id, household_id=mandate.household_id, lease_id=mandate.lease_id,
+                 period=period, amount=sum(shares.values(), ZERO), notified_amount=sum(shares.values(), ZERO),
+                 collection_date=collection_date, notified_at=now, status=CollectionStatus.NOTIFIED,
+                 sequence_type=_sequence(mandate),
+                 end_to_end_id=f"EL{period.replace('-', '')}{secrets.token_hex(6).upper()}")
+            for mandate, period, collection_date, shares in planned]
+    ids = db.session.scalars(sa.insert(DirectDebitCollection).returning(
+        DirectDebitCollection.id, sort_by_parameter_order=True), rows).all()
+    db.session.execute(sa.insert(DirectDebitShare), [
+        dict(collection_id=collection_id, lease_id=lease_id, amount=amount)
+        for collection_id, (_m, _p, _d, shares) in zip(ids, planned) for lease_id, amount in shares.items()])
+    link, ics = external_url("TenantPaymentView.index"), current_app.config["SEPA_CREDITOR_ID"]
+    for row, (mandate, _period, collection_date, _shares) in zip(rows, planned):
+        account = mandate.household.account
+        if account is not None and account.user.active:
+            queue_mail(account.user.email, "debit_notice", account.locale, name=account.user.first_name,
+                       amount=row["amount"], date=collection_date, rum=mandate.reference, ics=ics, link=link)
 
 
 def _sequence(mandate: DirectDebitMandate) -> str:
@@ -221,7 +228,8 @@ def _notified(period: str, debit_day: int) -> list[DirectDebitCollection]:
     return list(db.session.scalars(sa.select(DirectDebitCollection).join(DirectDebitMandate).where(
         DirectDebitCollection.period == period, DirectDebitMandate.debit_day == debit_day,
         DirectDebitCollection.status == CollectionStatus.NOTIFIED).options(
-        selectinload(DirectDebitCollection.shares), selectinload(DirectDebitCollection.mandate))
+        selectinload(DirectDebitCollection.shares).selectinload(DirectDebitShare.lease),
+        selectinload(DirectDebitCollection.mandate), selectinload(DirectDebitCollection.household))
         .order_by(DirectDebitCollection.id)))
 
 
@@ -352,26 +360,26 @@ def due_files(today: date, now: datetime) -> int:
 # --- 3. settlement -------------------------------------------------------------------------------------------------
 
 def settle(today: date, now: datetime) -> int:
-    """The daily job: each collection sent to the bank whose date has come becomes ledger credits, once."""
+    """The daily job: each collection sent to the bank whose date has come becomes ledger credits, once (the
+    credits are inserted in one statement; their unique `external_ref` refuses a second settlement)."""
     collections = db.session.scalars(sa.select(DirectDebitCollection).where(
         DirectDebitCollection.status == CollectionStatus.SUBMITTED,
         DirectDebitCollection.collection_date <= today).options(
         selectinload(DirectDebitCollection.shares), selectinload(DirectDebitCollection.mandate))
         .with_for_update()).all()
+    shares = {f"sdd:{c.id}:{share.lease_id}": share for c in collections for share in c.shares if share.amount > 0}
+    rows = [dict(household_id=share.collection.household_id, lease_id=share.lease_id, kind=EntryKind.DIRECT_DEBIT,
+                 direction=Direction.CREDIT, amount=share.amount, entry_date=share.collection.collection_date,
+                 label=f"Prélèvement SEPA {share.collection.period} ({share.collection.mandate.reference})",
+                 period=share.collection.period, external_ref=reference, created_at=now)
+            for reference, share in shares.items()]
+    if rows:
+        for entry_id, reference in db.session.execute(
+                sa.insert(LedgerEntry).returning(LedgerEntry.id, LedgerEntry.external_ref), rows):
+            shares[reference].credit_entry_id = entry_id
     for collection in collections:
-        mandate = collection.mandate
-        for share in collection.shares:
-            if share.amount <= ZERO:
-                continue
-            credit = LedgerEntry(household_id=collection.household_id, lease_id=share.lease_id,
-                                 kind=EntryKind.DIRECT_DEBIT, direction=Direction.CREDIT, amount=share.amount,
-                                 label=f"Prélèvement SEPA {collection.period} ({mandate.reference})",
-                                 entry_date=collection.collection_date, period=collection.period,
-                                 external_ref=f"sdd:{collection.id}:{share.lease_id}", created_at=now)
-            db.session.add(credit)
-            db.session.flush()
-            share.credit_entry_id = credit.id
         collection.status, collection.settled_on = CollectionStatus.SETTLED, collection.collection_date
+        mandate = collection.mandate
         if mandate.last_collection_on is None or mandate.last_collection_on < collection.collection_date:
             mandate.last_collection_on = collection.collection_date
     db.session.commit()
