@@ -366,6 +366,7 @@ class StaffDirectDebitCollectionView(StaffModelView):
                     "end_to_end_id", "rejected_on", "reject_reason", "id"]
     label_columns = {"batch": _l("Fichier"), "mandate": _l("Mandat"), "sequence_type": _l("Séquence"),
                      "collection_date": _l("Date de prélèvement"), "notified_amount": _l("Montant annoncé"),
+                     "status": _l("Statut"),
                      "amount": _l("Montant prélevé"), "end_to_end_id": _l("Référence de bout en bout"),
                      "rejected_on": _l("Rejeté le"), "reject_reason": _l("Motif du rejet"), "id": _l("Rejet")}
     formatters_columns = {"id": _reject_link}
