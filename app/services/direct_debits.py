@@ -171,11 +171,14 @@ def _insert_collections(planned: list, now: datetime) -> None:
                  sequence_type=_sequence(mandate),
                  end_to_end_id=f"EL{period.replace('-', '')}{secrets.token_hex(6).upper()}")
             for mandate, period, collection_date, shares in planned]
-    ids = db.session.scalars(sa.insert(DirectDebitCollection).returning(
-        DirectDebitCollection.id, sort_by_parameter_order=True), rows).all()
+    db.session.execute(sa.insert(DirectDebitCollection), rows)  # executemany: RETURNING in order is row by row
+    ids = {}
+    for part in ledger.chunks([row["end_to_end_id"] for row in rows]):
+        ids.update(db.session.execute(sa.select(DirectDebitCollection.end_to_end_id, DirectDebitCollection.id)
+                                      .where(DirectDebitCollection.end_to_end_id.in_(part))).all())
     db.session.execute(sa.insert(DirectDebitShare), [
-        dict(collection_id=collection_id, lease_id=lease_id, amount=amount)
-        for collection_id, (_m, _p, _d, shares) in zip(ids, planned) for lease_id, amount in shares.items()])
+        dict(collection_id=ids[row["end_to_end_id"]], lease_id=lease_id, amount=amount)
+        for row, (_m, _p, _d, shares) in zip(rows, planned) for lease_id, amount in shares.items()])
     link, ics = external_url("TenantPaymentView.index"), current_app.config["SEPA_CREDITOR_ID"]
     for row, (mandate, _period, collection_date, _shares) in zip(rows, planned):
         account = mandate.household.account
