@@ -143,12 +143,13 @@ def init_app(app: Flask) -> None:
 @click.option("--from", "start", required=True, metavar="YYYY-MM-DD", help="First day of the range (included).")
 @click.option("--to", "end", required=True, metavar="YYYY-MM-DD", help="Last day of the range (included).")
 @click.option("--output", type=click.Path(dir_okay=False, writable=True),
-              help="The CSV file to write (default: standard output).")
+              help="The CSV file to write, replaced only once complete (default: standard output).")
 @with_appcontext
 def export_accounting_command(start: str, end: str, output: str | None):
     """Write the accounting export (card payments and reversals, direct debits and rejects) of a range as CSV."""
     import io
     import os
+    import sys
     import tempfile
     import time
     from pathlib import Path
@@ -161,7 +162,8 @@ def export_accounting_command(start: str, end: str, output: str | None):
         raise click.BadParameter(error.message, param_hint="--from" if error.field == "start" else "--to") from None
     started = time.perf_counter()
     if output is None:
-        stream = io.TextIOWrapper(click.get_binary_stream("stdout"), encoding="utf-8", newline="")
+        sys.stdout.flush()
+        stream = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
         try:
             count = write_csv(stream, first, last)
         finally:
@@ -169,14 +171,21 @@ def export_accounting_command(start: str, end: str, output: str | None):
             stream.detach()
     else:  # written beside the target, then renamed: a failed export never leaves half a file under its name
         target = Path(output)
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", dir=target.parent or ".",
-                                         prefix=f".{target.name}.", suffix=".part", delete=False) as stream:
+        try:
+            partial = tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", dir=target.parent,
+                                                  prefix=f".{target.name}.", suffix=".part", delete=False)
+        except OSError as error:
+            raise click.ClickException(f"cannot write in {target.parent}: {error.strerror}") from None
+        with partial as stream:
             try:
                 count = write_csv(stream, first, last)
             except BaseException:
                 stream.close()
                 os.unlink(stream.name)
                 raise
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(stream.name, 0o666 & ~umask)  # as open() would have made it (mkstemp makes 0600)
         os.replace(stream.name, target)
     click.echo(f"{count} movements from {first} to {last} exported in {time.perf_counter() - started:.2f} s.",
                err=True)

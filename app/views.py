@@ -6,7 +6,7 @@ from flask import current_app
 from flask_appbuilder import AppBuilder
 from flask_babel import lazy_gettext as _l
 
-from app.staff import debits, desk
+from app.staff import accounting, debits, desk
 from app.staff import views as staff
 from app.tenant.account_views import AccountView
 from app.tenant.pages import (
@@ -40,6 +40,8 @@ STAFF_MENU = [
     (debits.StaffDebitFileView, "StaffDebitFile", _l("Préparer un fichier de prélèvement"), "fa-file-export",
      "StaffAccounting"),
     (staff.StaffBankFileImportView, "StaffBankAnswers", _l("Retours de la banque"), "fa-file-import",
+     "StaffAccounting"),
+    (accounting.StaffAccountingExportView, "StaffAccountingExport", _l("Export comptable"), "fa-file-csv",
      "StaffAccounting"),
     (staff.StaffAgencyView, "StaffAgencies", _l("Agences"), "fa-building", "StaffEstate"),
     (staff.StaffResidenceView, "StaffResidences", _l("Résidences"), "fa-city", "StaffEstate"),
