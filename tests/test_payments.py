@@ -9,6 +9,7 @@ import threading
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -103,6 +104,92 @@ def test_default_amount_is_what_is_owed(client_for, app, demo):
     assert f'value="{str(balance).replace(".", ",")}"' in page
 
 
+# --- what the pay form proposes and accepts follows the chosen lease -----------------------------------------------
+
+def owe(app, household_id, amounts):
+    """Add a debit of each amount to the household's leases, in order; returns the lease ids."""
+    with app.app_context():
+        household = db.session.get(Household, household_id)
+        leases = sorted(household.leases, key=lambda lease: lease.id)
+        for lease, amount in zip(leases, amounts):
+            db.session.add(LedgerEntry(household_id=household.id, lease_id=lease.id, kind=EntryKind.REGULARISATION,
+                                       direction=Direction.DEBIT, amount=Decimal(amount), label="Test",
+                                       entry_date=date.today()))
+        db.session.commit()
+        return [lease.id for lease in leases]
+
+
+def net_rent(app, lease_id):
+    with app.app_context():
+        lease = db.session.get(Lease, lease_id)
+        return lease.rent + lease.charges - lease.housing_benefit
+
+
+def test_pay_limits_are_what_the_scope_owes_plus_one_month(app, demo):
+    dwelling, parking = owe(app, demo["locataire"], ["40.00", "12.34"])
+    with app.app_context():
+        household = db.session.get(Household, demo["locataire"])
+        today = date.today()
+        assert payments.pay_limits(household, db.session.get(Lease, parking), today) == (
+            Decimal("12.34"), Decimal("12.34") + net_rent(app, parking))
+        assert payments.pay_limits(household, None, today) == (
+            Decimal("52.34"), Decimal("52.34") + net_rent(app, dwelling) + net_rent(app, parking))
+        db.session.get(Lease, parking).end_date = today - timedelta(days=1)  # an ended lease: no month ahead
+        assert payments.pay_limits(household, db.session.get(Lease, parking), today) == (Decimal("12.34"),) * 2
+        db.session.rollback()
+    owe(app, demo["locataire"], ["2990.00"])
+    with app.app_context():  # never above PAYMENT_MAX_AMOUNT, and never proposing more than can be paid
+        household = db.session.get(Household, demo["locataire"])
+        assert payments.pay_limits(household, None, date.today()) == (Decimal("3000.00"), Decimal("3000.00"))
+
+
+def option(page, value):
+    return re.search(r'<option[^>]*value="%s"[^>]*>' % value, page).group(0)
+
+
+def test_pay_page_proposes_what_the_chosen_lease_owes(app, client_for, demo):
+    dwelling, parking = owe(app, demo["locataire"], ["40.00", "12.34"])
+    maximum = str(Decimal("12.34") + net_rent(app, parking)).replace(".", ",")
+    client = client_for("locataire@example.org")
+    page = text(client.get(f"/paiement/?contrat={parking}"))
+    assert 'value="12,34"' in page and "selected" in option(page, parking)
+    assert re.search(r'<span id="pay-maximum">' + re.escape(maximum) + r"\s€</span>", page), page[-3000:]
+    # every choice carries its own amounts for the page's script
+    assert 'data-amount="52,34"' in option(page, "") and 'data-amount="40,00"' in option(page, dwelling)
+    assert 'data-amount="12,34"' in option(page, parking)
+    assert '<script src="/static/js/pay-amount.js"' in page
+    default = text(client.get("/paiement/"))
+    assert 'value="52,34"' in default and "selected" in option(default, "")
+
+
+def test_pay_page_ignores_a_lease_of_another_household(app, client_for, demo):
+    owe(app, demo["retard"], ["77.77"])
+    with app.app_context():
+        other = db.session.get(Lease, demo["retard_lease"]).display_number
+    client = client_for("locataire@example.org")
+    for value in (demo["retard_lease"], "abc", "999999"):
+        response = client.get(f"/paiement/?contrat={value}")
+        page = text(response)
+        assert response.status_code == 200 and 'value="0,00"' in page
+        assert other not in page and "77,77" not in page
+
+
+def test_pay_form_refuses_more_than_the_chosen_lease_allows(app, client_for, demo):
+    _, parking = owe(app, demo["locataire"], ["40.00", "12.34"])
+    maximum = Decimal("12.34") + net_rent(app, parking)
+    client = client_for("locataire@example.org")
+    too_much = pay(client, str(maximum + Decimal("0.01")).replace(".", ","), lease=str(parking))
+    assert too_much.status_code == 400
+    page = text(too_much)
+    shown = str(maximum).replace(".", ",")
+    assert re.search(r'id="amount-error">Vous pouvez payer au plus ' + re.escape(shown) + r"\s€ pour ce choix", page)
+    assert re.search(r'<span id="pay-maximum">' + re.escape(shown), page)  # the page says the chosen maximum
+    assert transactions(app) == []
+    assert pay(client, str(maximum), lease=str(parking)).status_code == 200
+    [transaction] = transactions(app)
+    assert transaction.amount == maximum and transaction.lease_id == parking
+
+
 # --- the notification ----------------------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -120,7 +207,7 @@ def notification(transaction, status="CAPTURED", key=TEST_KEY, **overrides) -> d
               "vads_trans_date": systempay.trans_date(transaction.created_at), "vads_trans_id": transaction.trans_id,
               "vads_version": "V2", "vads_trans_uuid": uuid.uuid4().hex, "vads_trans_status": status,
               "vads_result": "00" if status == "CAPTURED" else "05", "vads_url_check_src": "PAY",
-              "vads_hash": uuid.uuid4().hex}
+              "vads_operation_type": "DEBIT", "vads_hash": uuid.uuid4().hex}
     fields.update(overrides)
     return systempay.signed(fields, key)
 
@@ -139,6 +226,13 @@ def credits(app, household_id):
 def state(app, transaction):
     with app.app_context():
         return db.session.get(PaymentTransaction, transaction.id)
+
+
+def reversals(app, household_id):
+    with app.app_context():
+        return db.session.scalars(sa.select(LedgerEntry).where(
+            LedgerEntry.household_id == household_id, LedgerEntry.kind == EntryKind.CARD_REVERSAL)
+            .order_by(LedgerEntry.id)).all()
 
 
 def test_a_paid_notification_credits_once(app, created, demo):
@@ -227,10 +321,10 @@ def test_failed_or_card_check_notifications_do_not_credit(app, created, demo, st
     assert state(app, created).status is PaymentStatus.FAILED
 
 
-def test_a_late_failure_never_undoes_a_payment(app, created, demo):
+def test_a_failure_of_another_attempt_never_undoes_a_payment(app, created, demo):
     notify(app, notification(created))
-    notify(app, notification(created, status="CANCELLED"))
-    assert len(credits(app, demo["retard"])) == 1
+    notify(app, notification(created, status="CANCELLED"))  # another vads_trans_uuid: not the transaction paid
+    assert len(credits(app, demo["retard"])) == 1 and reversals(app, demo["retard"]) == []
     assert state(app, created).status is PaymentStatus.REVIEW
 
 
@@ -244,12 +338,202 @@ def test_household_wide_payment_is_spread_over_the_leases_that_owe(app, client_f
                                        amount=Decimal("10.00"), label="Test", entry_date=date.today()))
         db.session.commit()
         owed = {lease.id: ledger.lease_balance(lease.id) for lease in household.leases}
-    pay(client, "1000")
+    pay(client, "300")  # more than owed (20,00 €), less than a month ahead: the rest stays as a credit
     [transaction] = transactions(app)
     notify(app, notification(transaction))
     entries = credits(app, demo["locataire"])
-    assert sum(e.amount for e in entries) == Decimal("1000.00")
+    assert sum(e.amount for e in entries) == Decimal("300.00")
     assert {e.lease_id for e in entries} == set(owed)
+
+
+# --- the bank undoing a credited payment: cancellation after payment, refund ----------------------------------------
+
+def mails(app, recipient):
+    with app.app_context():
+        return db.session.scalars(sa.select(OutgoingMail).where(OutgoingMail.recipient == recipient)
+                                  .order_by(OutgoingMail.id)).all()
+
+
+@pytest.mark.parametrize("status", ["CAPTURE_FAILED", "CANCELLED", "REFUSED", "EXPIRED"])
+def test_a_cancellation_after_payment_reverses_the_credit_once(app, client_for, created, demo, status):
+    with app.app_context():
+        before = ledger.household_balance(demo["retard"])
+    paid = notification(created)
+    notify(app, paid)
+    undone = notification(created, status=status, vads_trans_uuid=paid["vads_trans_uuid"], vads_operation_type="",
+                          vads_url_check_src="BATCH")  # the bank leaves the operation type out of a cancellation
+    response = notify(app, undone)
+    assert response.status_code == 200 and response.get_data(as_text=True) == "OK"
+    [credit] = credits(app, demo["retard"])
+    [reversal] = reversals(app, demo["retard"])
+    assert reversal.reverses_id == credit.id and reversal.amount == credit.amount
+    assert reversal.direction is Direction.DEBIT and reversal.lease_id == credit.lease_id
+    assert reversal.external_ref == f"systempay-reversal:{paid['vads_trans_uuid']}:{credit.id}"
+    with app.app_context():
+        assert ledger.household_balance(demo["retard"]) == before
+    transaction = state(app, created)
+    assert transaction.status is PaymentStatus.REVIEW and transaction.reversed_at is not None
+    assert transaction.review_reason == f"annulé par la banque ({status}) après encaissement"
+    assert transaction.check_src == "BATCH" and transaction.operation_type == "DEBIT"
+    assert "a été annulé" in mails(app, "retard@example.org")[-1].subject
+    again = notify(app, undone)  # the bank retries: nothing more
+    assert again.status_code == 200 and "already" in again.get_data(as_text=True)
+    assert notify(app, paid).get_data(as_text=True) == "OK: already processed"  # nor is it credited again
+    assert len(reversals(app, demo["retard"])) == 1 and len(credits(app, demo["retard"])) == 1
+    assert len(mails(app, "retard@example.org")) == 2  # confirmed, then cancelled
+    assert created.order_id in text(client_for("gestionnaire@example.org").get("/staffpaymentreviewview/list/"))
+
+
+def test_two_cancellations_at_the_same_time_reverse_once(app, created, demo):
+    paid = notification(created)
+    notify(app, paid)
+    fields = notification(created, status="CANCELLED", vads_trans_uuid=paid["vads_trans_uuid"])
+    barrier, answers = threading.Barrier(2), []
+
+    def deliver():
+        client = app.test_client()
+        barrier.wait()
+        answers.append(client.post("/payments/systempay/ipn", data=fields).status_code)
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert answers == [200, 200]
+    assert len(reversals(app, demo["retard"])) == 1
+
+
+def test_a_reversed_payment_loses_its_quittance_and_its_receipt(app, client_for, demo):
+    """locataire@example.org pays next month's parking by card: a quittance and a receipt, until the bank cancels."""
+    with app.app_context():
+        first = rent_calls.next_period(date.today())
+        rent_calls.call_rents(first, utcnow())
+        parking = next(lease for lease in db.session.get(Household, demo["locataire"]).leases
+                       if lease.unit.kind.name != "DWELLING")
+        parking_id, owed = parking.id, ledger.lease_balance(parking.id)
+    period = f"{first:%Y-%m}"
+    client = client_for("locataire@example.org")
+    pay(client, str(owed).replace(".", ","), lease=str(parking_id))
+    [transaction] = transactions(app)
+    paid = notification(transaction)
+    notify(app, paid)
+    with app.app_context():
+        payments.render_card_receipts()
+        stored = payments.receipt_path(db.session.get(PaymentTransaction, transaction.id))
+    assert client.get(f"/paiement/recu/{transaction.id}").status_code == 200
+    quittance = client.get(f"/documents/recu/{parking_id}/{period}")
+    assert quittance.status_code == 200 and "quittance" in quittance.headers["Content-Disposition"]
+    assert "Reçu de paiement" in text(client.get("/paiement/"))
+
+    notify(app, notification(transaction, status="CANCELLED", vads_trans_uuid=paid["vads_trans_uuid"]))
+    assert client.get(f"/paiement/recu/{transaction.id}").status_code == 404
+    assert not stored.exists() and state(app, transaction).receipt_stored_name is None
+    with app.app_context():
+        assert payments.render_card_receipts() == 0  # the job does not render it again
+        assert db.session.scalar(sa.select(Document).where(
+            Document.lease_id == parking_id, Document.kind == DocumentKind.RECEIPT, Document.period == period)) is None
+    assert client.get(f"/documents/recu/{parking_id}/{period}").status_code == 404
+    page = text(client.get("/paiement/"))
+    assert "À vérifier (annulé ou remboursé par la banque)" in page and "Reçu de paiement" not in page
+
+
+def test_a_cancellation_of_a_paid_payment_whose_credit_is_not_found_is_kept_for_review(app, demo):
+    """The demo's card payments were credited without the bank's reference: nothing to reverse, so staff decide."""
+    with app.app_context():
+        paid = db.session.scalars(sa.select(PaymentTransaction).where(
+            PaymentTransaction.status == PaymentStatus.PAID).order_by(PaymentTransaction.id)).first()
+        before = ledger.household_balance(paid.household_id)
+    response = notify(app, notification(paid, status="CANCELLED", vads_trans_uuid=paid.trans_uuid))
+    assert response.status_code == 200 and "review" in response.get_data(as_text=True)
+    transaction = state(app, paid)
+    assert transaction.status is PaymentStatus.REVIEW and transaction.reversed_at is None
+    assert transaction.review_reason.startswith("annulé par la banque (CANCELLED) après encaissement ; rien n'a")
+    with app.app_context():
+        assert ledger.household_balance(paid.household_id) == before
+
+
+def refund(transaction, cents, status="CAPTURED", **overrides):
+    """The bank's notification of a refund made in its back office: a transaction of its own for the same order."""
+    return notification(transaction, status=status, vads_operation_type="CREDIT", vads_amount=str(cents),
+                        vads_trans_id="000001", vads_url_check_src="MERCH_BO", **overrides)
+
+
+def test_a_refund_reverses_the_refunded_amount_once(app, client_for, created, demo):
+    with app.app_context():
+        before = ledger.household_balance(demo["retard"])
+    notify(app, notification(created))
+    part = refund(created, 5000)
+    response = notify(app, part)
+    assert response.status_code == 200 and response.get_data(as_text=True) == "OK"
+    assert notify(app, part).get_data(as_text=True) == "OK: already processed"
+    with app.app_context():
+        assert ledger.household_balance(demo["retard"]) == before - Decimal("150.00")
+    [original, kept] = credits(app, demo["retard"])
+    [reversal] = reversals(app, demo["retard"])
+    assert reversal.reverses_id == original.id and kept.amount == Decimal("150.00")
+    assert reversal.external_ref.startswith(f"systempay-reversal:{part['vads_trans_uuid']}:")
+    transaction = state(app, created)
+    assert transaction.status is PaymentStatus.REVIEW and transaction.reversed_at is not None
+    assert transaction.operation_type == "CREDIT" and transaction.check_src == "MERCH_BO"
+    assert "remboursé par la banque : 50,00" in transaction.review_reason
+    mail = mails(app, "retard@example.org")[-1]
+    assert "remboursé" in mail.subject and "50,00" in mail.text_body
+    notify(app, refund(created, 15000))  # the rest, later: the payment is now fully undone
+    with app.app_context():
+        assert ledger.household_balance(demo["retard"]) == before
+    assert len(reversals(app, demo["retard"])) == 2
+
+
+def test_a_refund_is_spread_over_the_payment_credits_in_order(app, client_for, demo):
+    owe(app, demo["locataire"], ["10.00", "10.00"])
+    pay(client_for("locataire@example.org"), "300")
+    [transaction] = transactions(app)
+    notify(app, notification(transaction))
+    first, second = credits(app, demo["locataire"])  # 290,00 € on the first lease (with the surplus), 10,00 € next
+    notify(app, refund(transaction, 29500))
+    reversed_ = reversals(app, demo["locataire"])
+    assert [(r.reverses_id, r.amount) for r in reversed_] == [(first.id, first.amount), (second.id, second.amount)]
+    kept = [e for e in credits(app, demo["locataire"]) if e.id not in (first.id, second.id)]
+    assert [(e.lease_id, e.amount) for e in kept] == [(second.lease_id, Decimal("5.00"))]
+
+
+@pytest.mark.parametrize("cents", [20001, 0])
+def test_a_refund_of_more_than_was_paid_is_kept_for_review(app, created, demo, cents):
+    notify(app, notification(created))
+    assert "review" in notify(app, refund(created, cents)).get_data(as_text=True)
+    assert reversals(app, demo["retard"]) == [] and "vads_amount" in state(app, created).review_reason
+
+
+def test_a_refund_of_a_payment_never_credited_is_kept_for_review(app, created, demo):
+    assert "review" in notify(app, refund(created, 5000)).get_data(as_text=True)
+    assert reversals(app, demo["retard"]) == []
+    reason = state(app, created).review_reason
+    assert reason.startswith("remboursé par la banque : 50,00") and "rien n'a été annulé" in reason
+
+
+def test_a_refund_not_done_changes_nothing(app, created, demo):
+    notify(app, notification(created))
+    assert notify(app, refund(created, 5000, status="REFUSED")).get_data(as_text=True) == "OK"
+    assert reversals(app, demo["retard"]) == [] and state(app, created).status is PaymentStatus.PAID
+
+
+# --- the operation type and the source of the notification --------------------------------------------------------
+
+def test_operation_type_and_source_are_stored(app, created):
+    notify(app, notification(created, vads_url_check_src="RETRY"))
+    transaction = state(app, created)
+    assert transaction.status is PaymentStatus.PAID
+    assert (transaction.operation_type, transaction.check_src) == ("DEBIT", "RETRY")
+
+
+@pytest.mark.parametrize("operation", ["VERIFICATION", "", "SOMETHING"])
+def test_only_a_debit_credits_money(app, created, demo, operation):
+    response = notify(app, notification(created, vads_operation_type=operation))
+    assert response.status_code == 200 and "review" in response.get_data(as_text=True)
+    assert credits(app, demo["retard"]) == []
+    transaction = state(app, created)
+    assert transaction.status is PaymentStatus.REVIEW and "type d'opération inconnu" in transaction.review_reason
 
 
 # --- the way back ---------------------------------------------------------------------------------------------------
@@ -263,6 +547,32 @@ def test_return_page_shows_the_database_not_the_url(app, client_for, created, de
     notify(app, notification(created))
     assert "Paiement confirmé par la banque" in text(client.get(f"/paiement/retour/{created.order_id}"))
     assert client_for("locataire@example.org").get(f"/paiement/retour/{created.order_id}").status_code == 404
+
+
+def test_the_bank_sends_the_browser_back_with_no_personal_data(app, client_for, demo, monkeypatch, caplog):
+    """vads_return_mode=NONE: the return URL carries no field (with GET it carried the tenant's e-mail into access
+    logs and browser history); the sandbox plays the bank the same way, and nothing logs the e-mail."""
+    import logging
+
+    from app.payments import views as sandbox
+
+    caplog.set_level(logging.DEBUG)
+    sent = []
+    monkeypatch.setattr(sandbox, "_notify", lambda url, fields: sent.append((url, fields)))
+    client = client_for("retard@example.org")
+    page = pay(client, "125,50").get_data(as_text=True)
+    fields = {name: html.unescape(value)
+              for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page)}
+    assert fields["vads_return_mode"] == "NONE" and fields["vads_cust_email"] == "retard@example.org"
+    assert client.post("/sandbox/systempay/vads-payment/", data=fields).status_code == 200
+    back = client.post("/sandbox/systempay/vads-payment/decision", data=dict(fields, outcome="accepted"))
+    assert back.status_code == 302 and back.location == fields["vads_url_return"]
+    assert "?" not in back.location and "example.org" not in back.location
+    [(url, notification_fields)] = sent
+    assert url.endswith("/payments/systempay/ipn")
+    assert notify(app, notification_fields).get_data(as_text=True) == "OK"
+    assert "Paiement confirmé par la banque" in text(client.get(urlsplit(back.location).path))
+    assert "retard@example.org" not in caplog.text and "retard%40example.org" not in caplog.text
 
 
 def test_card_receipt_is_rendered_by_the_job_and_only_for_the_payer(app, client_for, created, demo):

@@ -17,7 +17,15 @@ PAID = {"AUTHORISED", "CAPTURED"}
 PENDING = {"INITIAL", "WAITING_AUTHORISATION", "WAITING_AUTHORISATION_TO_VALIDATE", "AUTHORISED_TO_VALIDATE",
            "UNDER_VERIFICATION", "SUSPENDED"}
 FAILED = {"REFUSED", "ABANDONED", "NOT_CREATED", "CANCELLED", "EXPIRED", "CAPTURE_FAILED"}
+# Statuses that, for a transaction already paid (same vads_trans_uuid), say the money will not arrive after all.
+UNDONE = {"CAPTURE_FAILED", "CANCELLED", "REFUSED", "EXPIRED"}
 EURO = "978"
+# vads_operation_type: only a DEBIT brings money; a CREDIT is a refund of (part of) an earlier debit. The bank leaves
+# the field out of the notification of a cancelled or abandoned payment.
+DEBIT, REFUND = "DEBIT", "CREDIT"
+# vads_return_mode: NONE sends the browser back with no parameter at all (GET would put every vads_* field, the
+# tenant's e-mail included, in the return URL and so in access logs and browser history).
+RETURN_MODE = "NONE"
 
 
 def signature(fields: dict[str, str], key: str) -> str:

@@ -50,7 +50,10 @@ def payment_page():
 
 @sandbox_bp.post("/vads-payment/decision")
 def decision():
-    """Pay, refuse or abandon: notify the shop server to server (signed), then send the browser back."""
+    """Pay, refuse or abandon: notify the shop server to server (signed), then send the browser back.
+
+    The way back carries no parameter, whatever `vads_return_mode` says: the portal asks for NONE, and its return
+    page reads the database, so nothing (the tenant's e-mail least of all) ends up in a URL or an access log."""
     fields = {k: v for k, v in request.form.items() if k.startswith("vads_") or k == "signature"}
     choice = request.form.get("outcome")
     if choice not in SANDBOX_OUTCOMES or not systempay.signature_is_valid(fields, _sandbox_key(fields)):
@@ -58,7 +61,9 @@ def decision():
     status, result = SANDBOX_OUTCOMES[choice]
     notification = {k: v for k, v in fields.items() if k.startswith("vads_")}
     notification.update(vads_trans_uuid=uuid.uuid4().hex, vads_trans_status=status, vads_result=result,
-                        vads_url_check_src="PAY", vads_hash=uuid.uuid4().hex, vads_operation_type="DEBIT")
+                        vads_url_check_src="PAY", vads_hash=uuid.uuid4().hex,
+                        # like the bank: no operation type in the notification of an abandoned payment
+                        vads_operation_type="" if choice == "abandoned" else systempay.DEBIT)
     signed = systempay.signed(notification, _sandbox_key(fields))
     _notify(fields.get("vads_url_check"), signed)
     return redirect(fields["vads_url_return"])

@@ -2,8 +2,10 @@
 
 The notification is the only proof of payment: the browser's return only displays what the database says. A
 payment is credited exactly once (the transaction row is locked, and each credit's `external_ref` is unique), and a
-notification that does not match what we created is kept for staff review, never credited. Receipts and mail are
-left to jobs (the mail queue, `render_card_receipts`), so the notification answers fast.
+notification that does not match what we created is kept for staff review, never credited. Only a `DEBIT` operation
+credits money. A signed notification that undoes a credited payment (cancelled or failed capture after payment, or a
+refund, `vads_operation_type=CREDIT`) reverses its credits in the same transaction and puts it on the staff review
+list. Receipts and mail are left to jobs (the mail queue, `render_card_receipts`), so the notification answers fast.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from app.extensions import db
 from app.formatting import money
@@ -28,9 +31,10 @@ from app.models import (
 )
 from app.payments import systempay
 from app.security import get_for_household
-from app.services import ledger
+from app.services import documents, ledger
 
 log = logging.getLogger(__name__)
+REVERSAL_PREFIX = "systempay-reversal:"  # + the bank's uuid of the operation that undid the payment + ":<credit id>"
 
 
 class PaymentError(ValueError):
@@ -48,7 +52,23 @@ def amount_due(household: Household, lease: Lease | None) -> Decimal:
     return max(balance, ZERO)
 
 
-def parse_amount(text: str | None) -> Decimal:
+def pay_limits(household: Household, lease: Lease | None, today: date) -> tuple[Decimal, Decimal]:
+    """(proposed, maximum) amounts for paying `lease`, or every lease of the household when None.
+
+    Proposed: what the scope owes. Maximum: what it owes plus one month of the net rent (rent + charges - housing
+    benefit) of its current leases, so a tenant may clear arrears and pay one month ahead, no more; never above
+    PAYMENT_MAX_AMOUNT.
+    """
+    leases = [lease] if lease else household.leases
+    month = sum((max(item.rent + item.charges - item.housing_benefit, ZERO) for item in leases
+                 if item.end_date is None or item.end_date >= today), ZERO)
+    owed = amount_due(household, lease)
+    maximum = min(owed + month, config_amount("PAYMENT_MAX_AMOUNT"))
+    return min(owed, maximum), maximum
+
+
+def parse_amount(text: str | None, maximum: Decimal | None = None) -> Decimal:
+    """The amount typed by the tenant, checked against the minimum, PAYMENT_MAX_AMOUNT and `maximum` (the scope's)."""
     cleaned = (text or "").replace("\u202f", "").replace("\u00a0", "").replace(" ", "").replace("€", "")
     cleaned = cleaned.replace(",", ".")
     try:
@@ -57,12 +77,15 @@ def parse_amount(text: str | None) -> Decimal:
         raise PaymentError(_("Saisissez un montant en euros, par exemple 125,50."), "amount") from None
     if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
         raise PaymentError(_("Saisissez un montant en euros avec au plus deux chiffres après la virgule."), "amount")
-    minimum, maximum = config_amount("PAYMENT_MIN_AMOUNT"), config_amount("PAYMENT_MAX_AMOUNT")
+    minimum, ceiling = config_amount("PAYMENT_MIN_AMOUNT"), config_amount("PAYMENT_MAX_AMOUNT")
     if amount < minimum:
         raise PaymentError(_("Le montant minimum est de %(amount)s.", amount=money(minimum)), "amount")
-    if amount > maximum:
+    if amount > ceiling:
         raise PaymentError(_("Le montant maximum d'un paiement en ligne est de %(amount)s.",
-                             amount=money(maximum)), "amount")
+                             amount=money(ceiling)), "amount")
+    if maximum is not None and amount > maximum:
+        raise PaymentError(_("Vous pouvez payer au plus %(amount)s pour ce choix : ce que vous devez et un mois de "
+                             "loyer d'avance.", amount=money(maximum)), "amount")
     return amount
 
 
@@ -79,7 +102,7 @@ def _new_trans_id(day) -> str:
 def start_payment(household: Household, lease_id: int | None, amount_text: str, now: datetime) -> PaymentTransaction:
     """Create the transaction the bank will be asked to pay; the amount is checked here, on the server."""
     lease = get_for_household(Lease, lease_id, household) if lease_id else None
-    amount = parse_amount(amount_text)
+    amount = parse_amount(amount_text, pay_limits(household, lease, now.date())[1])
     day = now.date()
     trans_id = _new_trans_id(day)
     transaction = PaymentTransaction(
@@ -119,7 +142,7 @@ def payment_form(transaction: PaymentTransaction) -> dict[str, str]:
         "vads_order_id": transaction.order_id,
         "vads_page_action": "PAYMENT",
         "vads_payment_config": "SINGLE",
-        "vads_return_mode": "GET",
+        "vads_return_mode": systempay.RETURN_MODE,
         "vads_site_id": current_app.config["SYSTEMPAY_SITE_ID"],
         "vads_trans_date": systempay.trans_date(transaction.created_at),
         "vads_trans_id": transaction.trans_id,
@@ -138,6 +161,11 @@ def _review(transaction: PaymentTransaction, reason: str, now: datetime) -> tupl
     return "KO: kept for review", 200
 
 
+def _already_processed() -> tuple[str, int]:
+    db.session.rollback()
+    return "OK: already processed", 200
+
+
 def handle_notification(fields: dict[str, str], now: datetime) -> tuple[str, int]:
     """Apply the bank's notification. Returns the short text to answer and the HTTP status."""
     mode = fields.get("vads_ctx_mode")
@@ -145,49 +173,203 @@ def handle_notification(fields: dict[str, str], now: datetime) -> tuple[str, int
         log.warning("payment notification refused: bad or missing signature (order %s, mode %s)",
                     fields.get("vads_order_id"), mode)
         return "KO: bad signature", 400
-    transaction = db.session.scalar(sa.select(PaymentTransaction).where(
-        PaymentTransaction.order_id == fields.get("vads_order_id", ""),
-        PaymentTransaction.trans_id == fields.get("vads_trans_id", "")).with_for_update())
+    operation = fields.get("vads_operation_type") or ""
+    query = sa.select(PaymentTransaction).where(PaymentTransaction.order_id == fields.get("vads_order_id", ""))
+    if operation != systempay.REFUND:  # a refund is a transaction of its own at the bank, for the same order
+        query = query.where(PaymentTransaction.trans_id == fields.get("vads_trans_id", ""))
+    transaction = db.session.scalar(query.with_for_update())
     if transaction is None:
         log.warning("payment notification for an unknown order %s", fields.get("vads_order_id"))
         return "KO: unknown order", 404
-    uuid = fields.get("vads_trans_uuid", "")
-    if transaction.status is PaymentStatus.PAID and transaction.trans_uuid == uuid:
-        db.session.rollback()
-        return "OK: already processed", 200
-    expected = {"vads_site_id": current_app.config["SYSTEMPAY_SITE_ID"], "vads_ctx_mode": transaction.ctx_mode,
-                "vads_amount": systempay.cents(transaction.amount), "vads_currency": transaction.currency}
-    mismatches = [name for name, value in expected.items() if fields.get(name) != value]
+    # The bank leaves vads_operation_type out when a payment is cancelled: keep the one we were told before.
+    transaction.operation_type = operation[:10] or transaction.operation_type
+    transaction.check_src = (fields.get("vads_url_check_src") or "")[:20] or transaction.check_src
+    mismatches = _mismatches(transaction, fields, operation)
     if mismatches:
-        return _review(transaction, f"notification does not match the payment: {', '.join(mismatches)}", now)
-    outcome = systempay.outcome(fields.get("vads_trans_status"))
-    if transaction.status is PaymentStatus.PAID:  # paid by another notification: a later one must not undo it
-        return _review(transaction, f"second notification {uuid} with status {fields.get('vads_trans_status')}", now)
+        return _review(transaction, _("la notification ne correspond pas au paiement : %(fields)s",
+                                      fields=", ".join(mismatches)), now)
+    if operation == systempay.REFUND:
+        return _apply_refund(transaction, fields, now)
+    if transaction.status is PaymentStatus.PAID or _credited(transaction):
+        return _after_credit(transaction, fields, now)
+    return _apply_payment(transaction, fields, now)
+
+
+def _mismatches(transaction: PaymentTransaction, fields: dict[str, str], operation: str) -> list[str]:
+    """The fields that do not match the payment we created; a refund may be for part of the amount."""
+    amount, paid = fields.get("vads_amount") or "", systempay.cents(transaction.amount)
+    checks = {
+        "vads_site_id": fields.get("vads_site_id") == current_app.config["SYSTEMPAY_SITE_ID"],
+        "vads_ctx_mode": fields.get("vads_ctx_mode") == transaction.ctx_mode,
+        "vads_amount": (amount.isdigit() and 0 < int(amount) <= int(paid)) if operation == systempay.REFUND
+        else amount == paid,
+        "vads_currency": fields.get("vads_currency") == transaction.currency,
+        "vads_trans_uuid": bool(fields.get("vads_trans_uuid")),  # the key of idempotence: every notification has one
+    }
+    return [name for name, ok in checks.items() if not ok]
+
+
+def _record(transaction: PaymentTransaction, fields: dict[str, str], now: datetime) -> None:
     transaction.bank_status = (fields.get("vads_trans_status") or "")[:40]
     transaction.bank_result = (fields.get("vads_result") or "")[:4]
-    transaction.trans_uuid = uuid[:32] or None
     transaction.notified_at = now
+
+
+def _apply_payment(transaction: PaymentTransaction, fields: dict[str, str], now: datetime) -> tuple[str, int]:
+    """A notification for a payment not credited yet: credit it (a DEBIT only), or record where it stands."""
+    uuid, operation = fields.get("vads_trans_uuid", ""), transaction.operation_type
+    outcome = systempay.outcome(fields.get("vads_trans_status"))
+    _record(transaction, fields, now)
+    transaction.trans_uuid = uuid[:32] or None
+    if outcome == "paid" and operation != systempay.DEBIT:
+        return _review(transaction, _("type d'opération inconnu (%(operation)s) : le paiement n'est pas crédité",
+                                      operation=operation or "-"), now)
     try:
         if outcome == "paid":
             transaction.status = PaymentStatus.PAID
-            _credit(transaction, uuid, now)
+            _credit(transaction, transaction.trans_uuid, now)
             db.session.flush()  # a concurrent delivery that credited first makes the unique external_ref refuse this
             _confirm_by_mail(transaction)
         else:
             transaction.status = PaymentStatus.PENDING if outcome == "pending" else PaymentStatus.FAILED
         db.session.commit()
     except IntegrityError:
-        db.session.rollback()
-        return "OK: already processed", 200
+        return _already_processed()
     return "OK", 200
 
 
+def _after_credit(transaction: PaymentTransaction, fields: dict[str, str], now: datetime) -> tuple[str, int]:
+    """A notification for a payment already credited: a repeat, another attempt, or the bank undoing it."""
+    uuid, status = fields.get("vads_trans_uuid", ""), fields.get("vads_trans_status") or ""
+    if uuid[:32] != transaction.trans_uuid:  # another attempt must not undo (or pay twice) the credited one
+        return _review(transaction, _("deuxième notification %(uuid)s avec l'état %(status)s",
+                                      uuid=uuid, status=status), now)
+    if status not in systempay.UNDONE:
+        return _already_processed()
+    if transaction.reversed_at is not None and not _standing_credits(transaction):
+        return _already_processed()  # the same cancellation again: reversed already
+    return _reverse(transaction, fields, None, uuid, now,
+                    _("annulé par la banque (%(status)s) après encaissement", status=status))
+
+
+def _apply_refund(transaction: PaymentTransaction, fields: dict[str, str], now: datetime) -> tuple[str, int]:
+    """A refund (`vads_operation_type=CREDIT`) of all or part of the payment: reverse that much, once."""
+    uuid, status = fields["vads_trans_uuid"], fields.get("vads_trans_status")
+    if systempay.outcome(status) != "paid":  # a refund asked for, or refused, moves no money yet
+        log.info("refund %s of payment %s not done: %s", uuid, transaction.order_id, status)
+        db.session.rollback()
+        return "OK", 200
+    done = db.session.scalar(sa.select(LedgerEntry.id).where(
+        LedgerEntry.external_ref.startswith(f"{REVERSAL_PREFIX}{uuid}:", autoescape=True)).limit(1))
+    if done is not None:
+        return _already_processed()
+    amount = (Decimal(fields["vads_amount"]) / 100).quantize(Decimal("0.01"))
+    return _reverse(transaction, fields, amount, uuid, now,
+                    _("remboursé par la banque : %(amount)s sur %(total)s (opération %(uuid)s)",
+                      amount=money(amount), total=money(transaction.amount), uuid=uuid))
+
+
+def _credit_refs(transaction: PaymentTransaction):
+    """The payment's credits: `systempay:<uuid>`, `systempay:<uuid>:<lease>` or, after a partial refund,
+    `systempay:<uuid>:k<reversed credit>` (the part kept)."""
+    prefix = f"systempay:{transaction.trans_uuid}"
+    return sa.and_(LedgerEntry.kind == EntryKind.CARD_PAYMENT, LedgerEntry.direction == Direction.CREDIT,
+                   sa.or_(LedgerEntry.external_ref == prefix,
+                          LedgerEntry.external_ref.startswith(f"{prefix}:", autoescape=True)))
+
+
+def _credited(transaction: PaymentTransaction) -> bool:
+    if not transaction.trans_uuid:
+        return False
+    return db.session.scalar(sa.select(LedgerEntry.id).where(_credit_refs(transaction)).limit(1)) is not None
+
+
+def _standing_credits(transaction: PaymentTransaction) -> list[LedgerEntry]:
+    """The payment's credits that no reversal cancels yet, oldest first."""
+    if not transaction.trans_uuid:
+        return []
+    reversal = aliased(LedgerEntry)
+    return list(db.session.scalars(
+        sa.select(LedgerEntry).where(_credit_refs(transaction),
+                                     ~sa.exists().where(reversal.reverses_id == LedgerEntry.id))
+        .order_by(LedgerEntry.id)))
+
+
+def _reverse(transaction: PaymentTransaction, fields: dict[str, str], amount: Decimal | None, reference: str,
+             now: datetime, reason: str) -> tuple[str, int]:
+    """Take back `amount` (None: all) of the payment's standing credits, oldest first, withdraw the quittances and the
+    receipt that no longer hold, put the payment on the review list and tell the tenant: one database transaction."""
+    credits = _standing_credits(transaction)
+    standing = sum((credit.amount for credit in credits), ZERO)
+    if not credits or (amount is not None and amount > standing):
+        return _review(transaction, _(
+            "%(reason)s ; rien n'a été annulé : il ne reste que %(credited)s crédités pour ce paiement",
+            reason=reason, credited=money(standing)), now)
+    amount = standing if amount is None else amount
+    try:
+        leases = _take_back(transaction, credits, amount, reference, now)
+        db.session.flush()  # a concurrent delivery that reversed first makes the unique reverses_id refuse this
+        documents.withdraw_unsettled_quittances(sorted(leases))
+        _withdraw_receipt(transaction)
+        _record(transaction, fields, now)
+        transaction.reversed_at, transaction.status, transaction.review_reason = now, PaymentStatus.REVIEW, reason
+        _tell_reversal(transaction, amount, refund=transaction.operation_type == systempay.REFUND)
+        db.session.commit()
+    except IntegrityError:
+        return _already_processed()
+    log.warning("payment %s reversed (%s): %s", transaction.order_id, reference, reason)
+    return "OK", 200
+
+
+def _take_back(transaction: PaymentTransaction, credits: list[LedgerEntry], amount: Decimal, reference: str,
+               now: datetime) -> set[int]:
+    """Reverse credits until `amount` is taken back. A reversal cancels a whole credit, so a credit refunded in part
+    is reversed whole and the part kept is credited again. Returns the leases touched."""
+    label = _("Annulation du paiement par carte %(order)s", order=transaction.order_id)
+    leases, left = set(), amount
+    for credit in credits:
+        if left <= ZERO:
+            break
+        ledger.reverse(credit, EntryKind.CARD_REVERSAL, label, now.date(), now,
+                       f"{REVERSAL_PREFIX}{reference}:{credit.id}")
+        taken = min(credit.amount, left)
+        kept, left = credit.amount - taken, left - taken
+        if kept:
+            db.session.add(LedgerEntry(
+                household_id=credit.household_id, lease_id=credit.lease_id, kind=EntryKind.CARD_PAYMENT,
+                direction=Direction.CREDIT, amount=kept, entry_date=now.date(), created_at=now,
+                label=_("Paiement par carte %(order)s, part non remboursée", order=transaction.order_id)[:200],
+                external_ref=f"systempay:{transaction.trans_uuid}:k{credit.id}"[:80]))
+        leases.add(credit.lease_id)
+    return leases
+
+
+def _withdraw_receipt(transaction: PaymentTransaction) -> None:
+    """A reversed payment's receipt is no proof of payment any more: remove the stored file."""
+    path = receipt_path(transaction)
+    if path is not None and path.is_file():
+        path.unlink()
+    transaction.receipt_stored_name = None
+
+
+def _tenant_account(transaction: PaymentTransaction) -> TenantAccount | None:
+    return db.session.scalar(sa.select(TenantAccount).where(TenantAccount.household_id == transaction.household_id))
+
+
 def _confirm_by_mail(transaction: PaymentTransaction) -> None:
-    account = db.session.scalar(sa.select(TenantAccount).where(TenantAccount.household_id == transaction.household_id))
+    account = _tenant_account(transaction)
     if account is not None:
         queue_mail(account.user.email, "payment_confirmed", account.locale, name=account.user.first_name,
                    amount=money(transaction.amount), order=transaction.order_id,
                    link=external_url("TenantPaymentView.index"))
+
+
+def _tell_reversal(transaction: PaymentTransaction, amount: Decimal, refund: bool) -> None:
+    account = _tenant_account(transaction)
+    if account is not None:
+        queue_mail(account.user.email, "payment_reversed", account.locale, name=account.user.first_name,
+                   amount=money(amount), total=money(transaction.amount), order=transaction.order_id,
+                   refund=refund, link=external_url("TenantPaymentView.index"))
 
 
 def _credit(transaction: PaymentTransaction, uuid: str, now: datetime) -> None:
@@ -224,14 +406,15 @@ def receipt_path(transaction: PaymentTransaction):
 
 
 def ensure_receipt(transaction: PaymentTransaction):
-    """The payment receipt's file, rendered if it is not on disk yet."""
+    """The payment receipt's file, rendered if it is not on disk yet; None unless the payment stands as paid (one that
+    is under review, cancelled or refunded is no proof of payment)."""
     from app.pdf import render_pdf
 
+    if transaction.status is not PaymentStatus.PAID or transaction.reversed_at is not None:
+        return None
     path = receipt_path(transaction)
     if path is not None and path.is_file():
         return path
-    if transaction.status is not PaymentStatus.PAID:
-        return None
     pdf = render_pdf("pdf/card_receipt.html", transaction=transaction, household=transaction.household)
     transaction.receipt_stored_name = f"{hashlib.sha256(secrets.token_bytes(16)).hexdigest()[:32]}.pdf"
     path = receipt_path(transaction)
@@ -243,7 +426,8 @@ def ensure_receipt(transaction: PaymentTransaction):
 def render_card_receipts(limit: int = 200) -> int:
     """The job: render the receipts of paid card payments that have none yet."""
     pending = db.session.scalars(sa.select(PaymentTransaction).where(
-        PaymentTransaction.status == PaymentStatus.PAID, PaymentTransaction.receipt_stored_name.is_(None))
+        PaymentTransaction.status == PaymentStatus.PAID, PaymentTransaction.reversed_at.is_(None),
+        PaymentTransaction.receipt_stored_name.is_(None))
         .order_by(PaymentTransaction.id).limit(limit)).all()
     for transaction in pending:
         ensure_receipt(transaction)

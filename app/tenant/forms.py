@@ -114,8 +114,13 @@ class CertificateCheckForm(FlaskForm):
 
 
 class PayForm(FlaskForm):
-    lease = SelectField(_l("Contrat à régler"), choices=[], validators=[Optional()])
+    """Card payment. The view fills the lease choices, each with what it owes and its maximum (`data-` attributes that
+    static/js/pay-amount.js copies into the page when the choice changes)."""
+
+    lease = SelectField(_l("Contrat à régler"), choices=[], validators=[Optional()],
+                        invalid_choice_message=_l("Choisissez un de vos contrats dans la liste."))
     amount = StringField(_l("Montant à payer (€)"), validators=[_required(), Length(max=20)],
+                         render_kw={"inputmode": "decimal"},
                          description=_l("Par défaut, ce que vous devez. Vous pouvez payer un autre montant."))
 
 

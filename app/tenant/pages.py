@@ -15,8 +15,10 @@ from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.security import check_password_hash
+from wtforms.fields.choices import SelectChoice
 
 from app.extensions import db
+from app.formatting import money
 from app.models import (
     DirectDebitMandate, Document, Lease, MandateStatus, Occupant, OccupantRelation, PaymentStatus, PaymentTransaction,
     RequestCategory, TenantRequest, utcnow,
@@ -173,13 +175,21 @@ class TenantPaymentView(BaseView):
     route_base = "/paiement"
     default_view = "index"
 
-    def _pay_form(self, household, formdata=None):
-        form = PayForm(formdata=formdata) if formdata is not None else PayForm(formdata=None)
-        form.lease.choices = [("", _("Tous mes contrats"))] + [
-            (str(lease.id), f"{lease.unit.kind.label} {lease.display_number}") for lease in household.leases
+    def _pay_form(self, household, formdata=None, chosen=None):
+        """The card payment form: each choice (all leases, or one) carries what it owes and its maximum."""
+        form = PayForm(formdata=formdata)
+        today, limits, form.lease.choices = date.today(), {}, []
+        scopes = [("", _("Tous mes contrats"), None)] + [
+            (str(lease.id), f"{lease.unit.kind.label} {lease.display_number}", lease) for lease in household.leases
             if lease.is_active]
-        if formdata is None:
-            form.amount.data = format_decimal(payments.amount_due(household, None), format="0.00")
+        for value, label, lease in scopes:
+            proposed, maximum = limits[value] = payments.pay_limits(household, lease, today)
+            form.lease.choices.append(SelectChoice(value, label, {
+                "data-amount": format_decimal(proposed, format="0.00"), "data-maximum": money(maximum)}))
+        if formdata is None:  # ?contrat=<lease id> preselects one of the household's leases; anything else is ignored
+            form.lease.data = chosen if chosen in limits else ""
+            form.amount.data = format_decimal(limits[form.lease.data][0], format="0.00")
+        form.scope_maximum = limits.get(form.lease.data or "", limits[""])[1]
         return form
 
     def _page(self, household, form, status=200):
@@ -196,13 +206,13 @@ class TenantPaymentView(BaseView):
                                     balance=ledger.household_balance(household.id),
                                     overdue=ledger.household_overdue(household.id, today),
                                     history=list(reversed(ledger.history(entries))), card_payments=card_payments,
-                                    maximum=payments.config_amount("PAYMENT_MAX_AMOUNT")), status
+                                    maximum=form.scope_maximum), status
 
     @expose("/")
     @has_access
     def index(self):
         household = household_or_404()
-        return self._page(household, self._pay_form(household))
+        return self._page(household, self._pay_form(household, chosen=request.args.get("contrat")))
 
     @expose("/payer", methods=["POST"])
     @has_access
