@@ -245,7 +245,7 @@ def test_a_payment_after_the_notice_lowers_the_collection(app, cycle):
     with app.app_context():
         before = direct_debits.preview(cycle.period, cycle.day, cycle.date - timedelta(days=5))
     with app.app_context():
-        db.session.add(LedgerEntry(household_id=cycle.demo["locataire"], lease_id=cycle.lease_ids[1],
+        db.session.add(LedgerEntry(household_id=cycle.demo["locataire"], lease_id=cycle.lease_ids[0],
                                    kind=EntryKind.TRANSFER, direction=Direction.CREDIT, amount=Decimal("10.00"),
                                    label="Virement", entry_date=date.today()))
         db.session.commit()
@@ -253,7 +253,12 @@ def test_a_payment_after_the_notice_lowers_the_collection(app, cycle):
         preview = direct_debits.preview(cycle.period, cycle.day, cycle.date - timedelta(days=5))
     assert preview.total == before.total - Decimal("10.00") and preview.count == before.count
     cycle.build()
-    assert cycle.collection().amount == notified - Decimal("10.00")
+    collection = cycle.collection()
+    assert collection.amount == notified - Decimal("10.00")
+    shares = {share.lease_id: share.amount for share in collection.shares}
+    assert sum(shares.values()) == collection.amount
+    cycle.settle(cycle.date)  # the first lease paid 10 € itself: its share is 10 € less, the other's is whole
+    assert cycle.owed() == {lease_id: Decimal("0.00") for lease_id in cycle.lease_ids}
 
 
 def test_the_due_notice_states_date_amount_rum_and_ics(app, client_for, cycle):

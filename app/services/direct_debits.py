@@ -243,25 +243,22 @@ def preview(period: str, debit_day: int, today: date) -> FilePreview:
         DirectDebitBatch.rejected_reason.is_(None)))
     if batch is not None:
         return FilePreview(period, debit_day, batch.collection_date, batch.count, batch.total, batch)
-    lines = [amount for amount in _amounts(_notified(period, debit_day)).values() if amount > ZERO]
+    totals = [sum(take.values(), ZERO) for take in _takes(_notified(period, debit_day)).values()]
+    lines = [total for total in totals if total > ZERO]
     return FilePreview(period, debit_day, _file_date(period, debit_day, today), len(lines),
                        sum(lines, ZERO), None)
 
 
-def _amounts(collections: list[DirectDebitCollection]) -> dict[int, Decimal]:
-    """What each collection takes now: each share at most what was notified and at most what its lease owes."""
-    lease_ids = sorted({share.lease_id for c in collections for share in c.shares})
-    owed = owed_by_lease(lease_ids)
-    pending = {share.id: share.amount for c in collections for share in c.shares}
-    amounts = {}
+def _takes(collections: list[DirectDebitCollection]) -> dict[int, dict[int, Decimal]]:
+    """What each collection takes now, share by share: at most what was notified, at most what the lease owes."""
+    owed = owed_by_lease(sorted({share.lease_id for c in collections for share in c.shares}))
+    takes = {}
     for collection in collections:
-        total = ZERO
-        for share in collection.shares:
-            # owed_by_lease already subtracted this share (it is pending): add it back before comparing.
-            still_owed = owed.get(share.lease_id, ZERO) + pending[share.id]
-            total += max(min(share.amount, still_owed), ZERO)
-        amounts[collection.id] = total if collection.mandate.status is MandateStatus.ACTIVE else ZERO
-    return amounts
+        active = collection.mandate.status is MandateStatus.ACTIVE
+        # owed_by_lease subtracted this share (it is pending): add it back before comparing.
+        takes[collection.id] = {share.id: max(min(share.amount, owed.get(share.lease_id, ZERO) + share.amount), ZERO)
+                                if active else ZERO for share in collection.shares}
+    return takes
 
 
 def build_file(period: str, debit_day: int, today: date, now: datetime,
@@ -269,7 +266,8 @@ def build_file(period: str, debit_day: int, today: date, now: datetime,
     """Put the notified collections of one debit day in a pain.008 file, store it, and mark them sent."""
     config = current_app.config
     collections = _notified(period, debit_day)
-    amounts = _amounts(collections)
+    takes = _takes(collections)
+    amounts = {collection_id: sum(take.values(), ZERO) for collection_id, take in takes.items()}
     lines = [c for c in collections if amounts[c.id] > ZERO]
     label = format_date(collection_date_for(debit_day, _month(period)), "d MMMM yyyy")
     if not lines:
@@ -291,7 +289,8 @@ def build_file(period: str, debit_day: int, today: date, now: datetime,
         if amount <= ZERO:
             collection.status = CollectionStatus.CANCELLED
             continue
-        _scale_shares(collection, amount)
+        for share in collection.shares:
+            share.amount = takes[collection.id][share.id]
         collection.amount, collection.batch_id = amount, batch.id
         collection.collection_date, collection.status = collection_date, CollectionStatus.SUBMITTED
         collection.sequence_type = _sequence(collection.mandate)
@@ -302,15 +301,6 @@ def build_file(period: str, debit_day: int, today: date, now: datetime,
     log.info("direct debit file %s (%s day %s): %d debits, %s", batch.message_id, period, debit_day, batch.count,
              batch.total)
     return batch
-
-
-def _scale_shares(collection: DirectDebitCollection, amount: Decimal) -> None:
-    """Lower the shares, newest lease last, until they add up to `amount` (never raise one)."""
-    excess = sum((share.amount for share in collection.shares), ZERO) - amount
-    for share in reversed(collection.shares):
-        cut = min(share.amount, excess)
-        share.amount -= cut
-        excess -= cut
 
 
 def _creditor() -> pain008.Party:
