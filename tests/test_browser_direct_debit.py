@@ -17,8 +17,7 @@ from app.extensions import db
 from app.models import DirectDebitCollection, DirectDebitMandate, Household, MandateStatus, utcnow
 from app.services import direct_debits, rent_calls
 from tests import bank_files
-from tests.browser import serious_violations, serve_demo
-from tests.conftest import PASSWORD
+from tests.browser import serious_violations, serve_demo, staff_page
 from tests.samples import pdf_bytes, write
 from tests.test_browser_tenant import sign_in
 
@@ -37,16 +36,6 @@ def live(tmp_path_factory):
             db.session.commit()
             rent_calls.call_rents(rent_calls.next_period(date.today()), utcnow())
         yield served
-
-
-def staff_sign_in(browser, server):
-    page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    page.goto(f"{server.url}/login/")
-    page.get_by_label("Identifiant (adresse e-mail)").fill("gestionnaire@example.org")
-    page.get_by_label("Mot de passe").fill(PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_url("**/staffhouseholdview/list/**")
-    return page
 
 
 def pdf_text(path) -> str:
@@ -79,7 +68,7 @@ def test_dwelling_and_parking_from_subscription_to_settlement_then_a_return(live
     assert "Contrats payés par ce prélèvement : Logement" in payment and "Stationnement" in payment
 
     # Staff activate the signed mandate from their queue.
-    staff = staff_sign_in(browser, server)
+    staff = staff_page(browser, server)
     staff.goto(f"{server.url}/staffmandatequeueview/list/")
     staff.locator("a[href*='/staffmandatequeueview/show/']").first.click()
     staff.wait_for_selector("text=Mandat signé reçu ?")

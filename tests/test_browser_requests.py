@@ -4,8 +4,7 @@ validate it."""
 
 import pytest
 
-from tests.browser import serious_violations, serve_demo
-from tests.conftest import PASSWORD
+from tests.browser import serious_violations, serve_demo, staff_page
 from tests.samples import pdf_bytes, png_bytes, write
 from tests.test_browser_tenant import sign_in
 
@@ -26,16 +25,6 @@ def photo(tmp_path):
 @pytest.fixture
 def certificate_pdf(tmp_path):
     return write(tmp_path / "attestation-maif.pdf", pdf_bytes())
-
-
-def staff_page(browser, server):
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(f"{server.url}/login/")
-    page.get_by_label("Identifiant (adresse e-mail)").fill("gestionnaire@example.org")
-    page.get_by_label("Mot de passe").fill(PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_url("**/staffhouseholdview/list/**")
-    return page
 
 
 def test_request_with_photo_answered_by_staff_then_completed_by_tenant(live, photo):

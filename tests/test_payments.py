@@ -253,7 +253,12 @@ def test_a_paid_notification_credits_once(app, created, demo):
 
 
 def test_two_deliveries_at_the_same_time_credit_once(app, created, demo):
-    fields = notification(created)
+    assert deliver_twice_at_once(app, notification(created)) == [200, 200]
+    assert len(credits(app, demo["retard"])) == 1
+
+
+def deliver_twice_at_once(app, fields) -> list[int]:
+    """The bank's notification delivered by two threads at the same moment; returns both HTTP statuses."""
     barrier, answers = threading.Barrier(2), []
 
     def deliver():
@@ -266,8 +271,7 @@ def test_two_deliveries_at_the_same_time_credit_once(app, created, demo):
         thread.start()
     for thread in threads:
         thread.join(30)
-    assert answers == [200, 200]
-    assert len(credits(app, demo["retard"])) == 1
+    return answers
 
 
 @pytest.mark.parametrize("tamper", ["bad_signature", "no_signature", "altered_amount"])
@@ -388,19 +392,7 @@ def test_two_cancellations_at_the_same_time_reverse_once(app, created, demo):
     paid = notification(created)
     notify(app, paid)
     fields = notification(created, status="CANCELLED", vads_trans_uuid=paid["vads_trans_uuid"])
-    barrier, answers = threading.Barrier(2), []
-
-    def deliver():
-        client = app.test_client()
-        barrier.wait()
-        answers.append(client.post("/payments/systempay/ipn", data=fields).status_code)
-
-    threads = [threading.Thread(target=deliver) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert answers == [200, 200]
+    assert deliver_twice_at_once(app, fields) == [200, 200]
     assert len(reversals(app, demo["retard"])) == 1
 
 

@@ -8,7 +8,6 @@ import io
 import os
 import re
 from datetime import date, timedelta
-from decimal import Decimal
 
 import pytest
 import sepaxml
@@ -19,10 +18,10 @@ from pypdf import PdfReader
 from app import create_app
 from app.extensions import db
 from app.models import (
-    Direction, DirectDebitBatch, DirectDebitCollection, DirectDebitMandate, Document, DocumentKind, EntryKind, Household,
-    LedgerEntry, MandateStatus, OutgoingMail, utcnow,
+    DirectDebitMandate, Document, DocumentKind, Household,
+    MandateStatus, OutgoingMail, utcnow,
 )
-from app.services import ledger, sepa
+from app.services import sepa
 from config import ConfigError, TestingConfig
 from tests.conftest import PASSWORD, csrf_token
 from tests.samples import pdf_bytes

@@ -23,8 +23,6 @@ from app.services import direct_debits
 from app.services.sepa import DEBIT_DAYS, SepaError
 from app.tenant.pages import show_field_error
 
-MAX_BANK_FILE = 20 * 1024 * 1024
-
 
 def _months(today: date) -> list[tuple[str, str]]:
     return [(f"{month:%Y-%m}", format_date(month, "MMMM yyyy")) for month in direct_debits.file_months(today)]
@@ -89,12 +87,9 @@ class StaffDebitFileView(BaseView):
     def bank_answer(self):
         form = BankFileForm()
         if form.validate_on_submit():
-            data = form.file.data.read(MAX_BANK_FILE + 1)
-            try:
-                if len(data) > MAX_BANK_FILE:
-                    raise SepaError(_("Ce fichier est trop gros (20 Mo au plus)."), "file")
-                record = direct_debits.import_bank_answer(data, form.file.data.filename, utcnow().date(), utcnow(),
-                                                          user_id=current_user.id)
+            try:  # the size is capped by MAX_CONTENT_LENGTH, and again by the parser
+                record = direct_debits.import_bank_answer(form.file.data.read(), form.file.data.filename,
+                                                          utcnow().date(), utcnow(), user_id=current_user.id)
             except SepaError as error:
                 show_field_error(form, "file", error.message)
             else:
