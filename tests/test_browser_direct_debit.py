@@ -89,6 +89,7 @@ def test_dwelling_and_parking_from_subscription_to_settlement_then_a_return(live
         amount, end_to_end, collection_date = collection.amount, collection.end_to_end_id, collection.collection_date
     tenant.goto(f"{server.url}/paiement/")
     assert "(à venir)" in tenant.locator("main").inner_text()
+    assert serious_violations(tenant) == []  # at 360 px, with the coming debit
 
     # Staff preview and build the file of the 7th from the back office, then download it.
     staff.goto(f"{server.url}/agence/prelevements/fichier")
@@ -128,6 +129,7 @@ def test_dwelling_and_parking_from_subscription_to_settlement_then_a_return(live
     staff.get_by_role("button", name="Importer").click()
     staff.wait_for_selector("text=Retour appliqué")
     assert "1 rejets appliqués" in staff.locator("body").inner_text()
+    assert serious_violations(staff) == []
     tenant.goto(f"{server.url}/paiement/")
     assert "Rejet du prélèvement" in tenant.locator("main").inner_text()
     tenant.goto(f"{server.url}/documents/")
