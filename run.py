@@ -11,8 +11,11 @@ from app import create_app  # noqa: E402 - the environment above must be read by
 app = create_app()
 
 if __name__ == "__main__":
+    from app.http import PortalRequestHandler
     from app.scheduler import start_scheduler
 
     if app.config["SCHEDULER_ENABLED"]:
         start_scheduler(app)
-    app.run(host=os.environ.get("HOST", "127.0.0.1"), port=PORT, debug=False, use_reloader=False, threaded=True)
+    # create_app has put the token redaction on the access log; the handler sends no `Server` banner.
+    app.run(host=os.environ.get("HOST", "127.0.0.1"), port=PORT, debug=False, use_reloader=False, threaded=True,
+            request_handler=PortalRequestHandler)

@@ -51,6 +51,7 @@ def jobs() -> list[Job]:
         Job("deliver_mail", CronTrigger(minute="*"), deliver_pending),
         Job("deactivate_moved_out", CronTrigger(hour=2, minute=30), lambda: accounts.deactivate_moved_out(utcnow())),
         Job("purge_expired_links", CronTrigger(hour=3, minute=0), lambda: accounts.purge_expired(utcnow())),
+        Job("purge_ended_sessions", CronTrigger(hour=3, minute=15), lambda: accounts.purge_sessions(utcnow())),
     ]
 
 

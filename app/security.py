@@ -109,9 +109,22 @@ class DisabledSecurityApi(SecurityApi):
 
 
 class PortalSecurityManager(SecurityManager):
-    """Flask-AppBuilder's security manager, with the portal's roles and login page."""
+    """Flask-AppBuilder's security manager, with the portal's roles and login page.
+
+    It also ties every sign-in to a server-side session (`UserSession`), for tenants and staff alike: whatever
+    view calls Flask-Login's `login_user` (the portal's login page, or any Flask-AppBuilder auth view) opens one,
+    and whatever calls `logout_user` (logout, closing, a session that `enforce_session_version` ends) revokes it."""
 
     security_api = DisabledSecurityApi
+
+    def create_login_manager(self, app):
+        from flask_login import user_logged_in, user_logged_out
+
+        login_manager = super().create_login_manager(app)
+        real_app = app._get_current_object() if hasattr(app, "_get_current_object") else app
+        user_logged_in.connect(start_server_session, sender=real_app)
+        user_logged_out.connect(end_server_session, sender=real_app)
+        return login_manager
 
     @property
     def authdbview(self):
@@ -136,18 +149,51 @@ class PortalSecurityManager(SecurityManager):
         db.session.commit()
 
 
+SESSION_ID_KEY = "_sid"  # the session cookie's random id of its `UserSession` row (the table keeps its SHA-256)
+SESSION_VERSION_KEY = "_sv"  # the user's session version at sign-in (app.services.accounts.session_version)
+
+
+def start_server_session(sender, user, **extra) -> None:
+    """Flask-Login's `user_logged_in`: the session gets a fresh server-side record and the user's session version.
+    The login view has already emptied the session (no fixation)."""
+    from flask import session
+
+    from app.models import utcnow
+    from app.services.accounts import open_session, session_version
+
+    session[SESSION_ID_KEY] = open_session(user.id, utcnow())
+    session[SESSION_VERSION_KEY] = session_version(user.id)
+    session.permanent = True
+
+
+def end_server_session(sender, user, **extra) -> None:
+    """Flask-Login's `user_logged_out`: revoke the server-side record, so the cookie is worth nothing anywhere."""
+    from flask import session
+
+    from app.models import utcnow
+    from app.services.accounts import revoke_session
+
+    revoke_session(session.pop(SESSION_ID_KEY, None), utcnow())
+
+
 def enforce_session_version():
-    """End a session whose version is older than the user's (password changed or reset, account closed or
-    deactivated): checked on every request, one primary-key lookup."""
+    """End a session that must not go on, checked on every request (two indexed reads; one write a minute):
+    - its version is older than the user's (password changed or reset, account closed or deactivated);
+    - the user is disabled;
+    - its server-side record is missing, revoked (logout), idle for longer than PERMANENT_SESSION_LIFETIME or
+      older than SESSION_MAX_LIFETIME, so a copied cookie is worth nothing after logout, and requests that renew
+      the cookie cannot keep it alive past the absolute lifetime."""
     from flask import flash, redirect, request, session, url_for
     from flask_babel import lazy_gettext as _l
     from flask_login import logout_user
 
-    from app.services.accounts import session_version
+    from app.models import utcnow
+    from app.services.accounts import session_is_live, session_version
 
     if request.endpoint in ("static", "appbuilder.static", "health.health") or not current_user.is_authenticated:
         return None
-    if session.get("_sv") != session_version(current_user.id) or not current_user.is_active:
+    if (session.get(SESSION_VERSION_KEY) != session_version(current_user.id) or not current_user.is_active
+            or not session_is_live(session.get(SESSION_ID_KEY), current_user.id, utcnow())):
         logout_user()
         session.clear()
         flash(_l("Votre session a pris fin. Reconnectez-vous."), "info")

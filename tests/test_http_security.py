@@ -42,3 +42,15 @@ def test_staff_form_without_csrf_token_changes_nothing(app, client_for, demo):
     assert response.status_code == 400
     with app.app_context():
         assert db.session.scalar(sa.select(Agency).where(Agency.code == "AG-X")) is None
+
+
+def test_an_unknown_flask_appbuilder_action_is_a_404_not_a_500(app, client_for):
+    """Flask-AppBuilder looked the action up without checking it exists: a 500 for anyone, even anonymous."""
+    from tests.conftest import csrf_token
+
+    for email, page in ((None, "/login/"), ("locataire@example.org", "/paiement/"),
+                        ("gestionnaire@example.org", "/agence/prelevements/retours")):
+        client = client_for(email)
+        token = csrf_token(client, page)
+        for url in ("/groups/action/nope/1", "/staffhouseholdview/action/nope/1", "/roles/action/nope/-224"):
+            assert client.post(url, data={"csrf_token": token}).status_code in (302, 403, 404), (email, url)
