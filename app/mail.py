@@ -5,11 +5,15 @@ transaction as the use case. `deliver_pending()` sends what is queued: right aft
 and from a scheduler job for retries. With MAIL_SERVER unset, each message is written as an `.eml` file under
 MAIL_OUTBOX_DIR (the embedded default); with it set, through SMTP. Links are built from PUBLIC_BASE_URL, never
 from the request's Host header.
+
+Once a message is sent (or given up), its stored bodies lose every link: the table and its backups must not hold
+working activation, reset or email-change links. A message waiting for a retry keeps them (its tokens expire).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import ssl
 import uuid
@@ -25,6 +29,18 @@ from app.models import OutgoingMail, utcnow
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
+# Any absolute URL, in text or in an HTML attribute (the migration c1a0e5e0b001 keeps a frozen copy of this rule).
+LINK_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
+LINK_REMOVED = "[lien retiré après envoi]"
+
+
+def without_links(body: str) -> str:
+    """The body as it stays in the table once sent: every link replaced by a marker."""
+    return LINK_RE.sub(LINK_REMOVED, body)
+
+
+def _forget_links(mail: OutgoingMail) -> None:
+    mail.text_body, mail.html_body = without_links(mail.text_body), without_links(mail.html_body)
 
 
 def external_url(endpoint: str, **values) -> str:
@@ -112,8 +128,11 @@ def deliver_pending(limit: int = 200) -> int:
         except (OSError, smtplib.SMTPException) as exc:
             mail.last_error = f"{type(exc).__name__}: {exc}"[:1000]
             log.warning("mail %s to %s not sent: %s", mail.id, mail.recipient, mail.last_error)
+            if mail.attempts >= MAX_ATTEMPTS:  # given up: nothing will read the links again
+                _forget_links(mail)
         else:
             mail.sent_at, mail.last_error = utcnow(), None
+            _forget_links(mail)  # committed with sent_at, in one transaction
             sent += 1
         db.session.commit()
     return sent

@@ -18,6 +18,7 @@ def production_env(monkeypatch):
     monkeypatch.setenv("SYSTEMPAY_PAYMENT_URL", "https://paiement.systempay.fr/vads-payment/")
     monkeypatch.setenv("SYSTEMPAY_CTX_MODE", "PRODUCTION")
     monkeypatch.setenv("SYSTEMPAY_KEY_PRODUCTION", "prod-key-0123456789")
+    monkeypatch.setenv("DATA_ENCRYPTION_KEYS", "x2JjC4hbI_2JNtUj-6cA0yH2Hqkh3Sn1YcOikbOs2Ek=")
     return monkeypatch
 
 

@@ -259,11 +259,14 @@ class TenantPaymentView(BaseView):
             except uploads.UploadError as error:
                 show_field_error(form, "rib", str(error))
             else:
+                from app import crypto
+
                 holder = SimpleNamespace()
                 uploads.store(checked, holder)
-                session["sdd_draft"] = dict(values, replacing=replacing, rib={
+                # The cookie is signed, not encrypted: the draft (full IBAN) travels in it encrypted.
+                session["sdd_draft"] = crypto.encrypt_json(dict(values, replacing=replacing, rib={
                     k: getattr(holder, k) for k in ("stored_name", "original_filename", "content_type",
-                                                    "size_bytes", "sha256")})
+                                                    "size_bytes", "sha256")}))
                 masked = DirectDebitMandate(iban=values["iban"]).masked_iban
                 covered = [lease for lease in leases if lease.id in values["lease_ids"]]
                 return self.render_template("tenant/direct_debit_review.html", values=values, masked=masked,
@@ -275,9 +278,11 @@ class TenantPaymentView(BaseView):
     @has_access
     def direct_debit_confirm(self):
         """Step 2: the tenant confirmed the review; the mandate is created and waits for its signature."""
+        from app import crypto
+
         household = household_or_404()
-        draft = session.pop("sdd_draft", None)
-        if not draft:
+        draft = crypto.decrypt_json(session.pop("sdd_draft", None), ttl=3600)  # a review older than an hour: again
+        if not isinstance(draft, dict):
             flash(_("Votre demande a expiré. Recommencez, s'il vous plaît."), "warning")
             return redirect(url_for("TenantPaymentView.direct_debit"))
         rib = draft.pop("rib")

@@ -1,0 +1,82 @@
+"""Encryption of secrets at rest (the tenant's IBAN, the direct-debit draft) with Fernet from `cryptography`.
+
+Keys come from DATA_ENCRYPTION_KEYS, a comma-separated list of Fernet keys: the first encrypts, every one
+decrypts (MultiFernet). Rotation: put a new key first, keep the old ones after it, run
+`flask --app run rotate-encryption-key`, then remove the old keys. Development and tests use a key derived from a
+public value (config.DEV_DATA_ENCRYPTION_KEY), which production refuses.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from flask import current_app
+
+from config import ConfigError, encryption_keys_problem, split_encryption_keys
+
+
+class DecryptionError(RuntimeError):
+    """A stored value does not decrypt with any key of DATA_ENCRYPTION_KEYS (a removed key, a wrong key)."""
+
+
+@lru_cache(maxsize=8)
+def _keyring(keys: tuple[str, ...]) -> tuple[MultiFernet, Fernet]:
+    fernets = [Fernet(key) for key in keys]
+    return MultiFernet(fernets), fernets[0]
+
+
+def keyring(keys_text: str | None = None) -> tuple[MultiFernet, Fernet]:
+    """(every key, the encrypting key) of `keys_text`, by default the app's DATA_ENCRYPTION_KEYS."""
+    if keys_text is None:
+        keys_text = current_app.config.get("DATA_ENCRYPTION_KEYS") or ""
+    problem = encryption_keys_problem(keys_text)
+    if problem:
+        raise ConfigError(f"DATA_ENCRYPTION_KEYS {problem}")
+    return _keyring(tuple(split_encryption_keys(keys_text)))
+
+
+def encrypt(text: str) -> str:
+    return keyring()[0].encrypt(text.encode("utf-8")).decode("ascii")
+
+
+def decrypt(token: str, ttl: int | None = None) -> str:
+    """The clear text of `token`; DecryptionError if no key opens it (or, with `ttl`, if it is older)."""
+    try:
+        return keyring()[0].decrypt(token.encode("ascii"), ttl=ttl).decode("utf-8")
+    except (InvalidToken, UnicodeEncodeError):
+        raise DecryptionError("a stored value does not decrypt with any key of DATA_ENCRYPTION_KEYS") from None
+
+
+def is_current(token: str) -> bool:
+    """Whether `token` is encrypted with the first key already (nothing for a rotation to do)."""
+    try:
+        keyring()[1].decrypt(token.encode("ascii"))
+    except (InvalidToken, UnicodeEncodeError):
+        return False
+    return True
+
+
+def rotate(token: str) -> str:
+    """`token` encrypted again with the first key (its original timestamp is kept)."""
+    try:
+        return keyring()[0].rotate(token.encode("ascii")).decode("ascii")
+    except (InvalidToken, UnicodeEncodeError):
+        raise DecryptionError("a stored value does not decrypt with any key of DATA_ENCRYPTION_KEYS") from None
+
+
+def encrypt_json(value) -> str:
+    """`value` (anything JSON can hold) as one token, for a secret that has to travel in the session cookie."""
+    return encrypt(json.dumps(value, separators=(",", ":")))
+
+
+def decrypt_json(token, ttl: int | None = None):
+    """What `encrypt_json` sealed, or None when `token` is not such a token, opens with no key, or is older than
+    `ttl` seconds."""
+    if not isinstance(token, str):
+        return None
+    try:
+        return json.loads(decrypt(token, ttl=ttl))
+    except (DecryptionError, ValueError):
+        return None
