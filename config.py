@@ -6,6 +6,9 @@ instance whose `validate()` stops a production start on a missing or weak settin
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -14,6 +17,9 @@ BASE_DIR = Path(__file__).resolve().parent
 DEV_SECRET_KEY = "dev-only-not-a-secret-change-me-before-production"
 KNOWN_WEAK_SECRETS = {DEV_SECRET_KEY, "changeme", "secret", "dev", "development"}
 MIN_SECRET_KEY_LENGTH = 32
+# Development and tests only: a Fernet key derived from a fixed, public value. NOT A SECRET: production refuses it.
+DEV_DATA_ENCRYPTION_SEED = b"dev-only-not-a-secret: espace locataire data encryption key"
+DEV_DATA_ENCRYPTION_KEY = base64.urlsafe_b64encode(hashlib.sha256(DEV_DATA_ENCRYPTION_SEED).digest()).decode()
 
 
 class ConfigError(RuntimeError):
@@ -42,11 +48,34 @@ def env_int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {value!r}") from exc
 
 
+def split_encryption_keys(value: str | None) -> list[str]:
+    return [key.strip() for key in (value or "").split(",") if key.strip()]
+
+
+def encryption_keys_problem(value: str | None) -> str | None:
+    """What is wrong with a DATA_ENCRYPTION_KEYS value (comma-separated Fernet keys), or None."""
+    keys = split_encryption_keys(value)
+    if not keys:
+        return "is empty: it needs at least one Fernet key"
+    for position, key in enumerate(keys, 1):
+        try:
+            raw = base64.urlsafe_b64decode(key.encode("ascii"))
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != 32:
+            return (f"key {position} is not a Fernet key (32 bytes in url-safe base64, as printed by "
+                    "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)")
+    return None
+
+
 class BaseConfig:
     ENV_NAME = "base"
     INSTANCE_DIR = Path(env("INSTANCE_DIR", str(BASE_DIR / "instance")))
 
     SECRET_KEY = env("SECRET_KEY", DEV_SECRET_KEY)
+    # Bank details at rest: comma-separated Fernet keys; the first encrypts, all decrypt. To rotate, put a new key
+    # first, run `flask --app run rotate-encryption-key`, then drop the old keys.
+    DATA_ENCRYPTION_KEYS = env("DATA_ENCRYPTION_KEYS", DEV_DATA_ENCRYPTION_KEY)
     SQLALCHEMY_DATABASE_URI = env("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'espace.db'}")
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
@@ -152,6 +181,8 @@ class BaseConfig:
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     PERMANENT_SESSION_LIFETIME = timedelta(minutes=env_int("SESSION_IDLE_MINUTES", 30))
+    # Absolute lifetime of a sign-in, enforced on the server (app.models.UserSession) whatever requests renew.
+    SESSION_MAX_LIFETIME = timedelta(hours=env_int("SESSION_MAX_HOURS", 12))
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = 3600
     MAX_CONTENT_LENGTH = 12 * 1024 * 1024
@@ -209,6 +240,15 @@ class ProductionConfig(BaseConfig):
             raise ConfigError("SYSTEMPAY_KEY_PRODUCTION is not set while SYSTEMPAY_CTX_MODE is PRODUCTION")
         if not env("SYSTEMPAY_SITE_ID"):
             raise ConfigError("SYSTEMPAY_SITE_ID is not set")
+        keys = os.environ.get("DATA_ENCRYPTION_KEYS", "")
+        if not keys.strip():
+            raise ConfigError("DATA_ENCRYPTION_KEYS is not set: production needs its own Fernet key to encrypt bank "
+                              "details")
+        problem = encryption_keys_problem(keys)
+        if problem:
+            raise ConfigError(f"DATA_ENCRYPTION_KEYS {problem}")
+        if DEV_DATA_ENCRYPTION_KEY in split_encryption_keys(keys):
+            raise ConfigError("DATA_ENCRYPTION_KEYS holds the development key: generate a Fernet key of your own")
 
 
 CONFIGS = {

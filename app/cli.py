@@ -137,6 +137,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(collect_debits_command)
     app.cli.add_command(import_bank_file_command)
     app.cli.add_command(export_accounting_command)
+    app.cli.add_command(rotate_encryption_key_command)
 
 
 @click.command("export-accounting")
@@ -189,3 +190,51 @@ def export_accounting_command(start: str, end: str, output: str | None):
         os.replace(stream.name, target)
     click.echo(f"{count} movements from {first} to {last} exported in {time.perf_counter() - started:.2f} s.",
                err=True)
+
+
+@click.command("rotate-encryption-key")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 100_000),
+              help="Rows read, re-encrypted and committed at a time.")
+@with_appcontext
+def rotate_encryption_key_command(batch_size: int):
+    """Encrypt every encrypted value again with the first key of DATA_ENCRYPTION_KEYS (idempotent: values already
+    under that key are left alone). Afterwards the other keys can be removed from DATA_ENCRYPTION_KEYS."""
+    import sqlalchemy as sa
+
+    from app import crypto
+    from app.dbtypes import EncryptedString
+    from app.extensions import db
+
+    columns = [(table, column) for table in db.metadata.sorted_tables for column in table.columns
+               if isinstance(column.type, EncryptedString)]
+    for table, column in columns:
+        (key,) = table.primary_key.columns
+        # Raw tokens, not the ORM's clear values: a token already under the first key is skipped, and a row
+        # written meanwhile by the portal (already under the first key) is not overwritten.
+        raw = sa.table(table.name, sa.column(key.name), sa.column(column.name, sa.String))
+        raw_key, raw_value = raw.c[key.name], raw.c[column.name]
+        rotated = checked = 0
+        last = None
+        while True:
+            query = sa.select(raw_key, raw_value).where(raw_value.is_not(None)).order_by(raw_key).limit(batch_size)
+            if last is not None:
+                query = query.where(raw_key > last)
+            rows = db.session.execute(query).all()
+            if not rows:
+                break
+            for row_key, token in rows:
+                if not crypto.is_current(token):
+                    try:
+                        new_token = crypto.rotate(token)
+                    except crypto.DecryptionError:
+                        db.session.rollback()
+                        raise click.ClickException(
+                            f"{table.name}.{column.name} of row {row_key} does not decrypt with any key of "
+                            "DATA_ENCRYPTION_KEYS: put back the key it was encrypted with") from None
+                    db.session.execute(raw.update().where(raw_key == row_key, raw_value == token)
+                                       .values({column.name: new_token}))
+                    rotated += 1
+            checked += len(rows)
+            last = rows[-1][0]
+            db.session.commit()
+        click.echo(f"{table.name}.{column.name}: {rotated} of {checked} values encrypted again with the first key.")

@@ -18,7 +18,7 @@ from flask_appbuilder.security.sqla.models import User
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.dbtypes import UTCDateTime
+from app.dbtypes import EncryptedString, UTCDateTime
 
 # Named constraints keep later migrations (SQLite batch mode included) predictable. Flask-AppBuilder's own tables
 # are attached before this line and keep their names.
@@ -444,6 +444,12 @@ class Lease(TimestampMixin, Model):
     __table_args__ = (
         sa.CheckConstraint("rent >= 0 AND charges >= 0 AND deposit >= 0", name="ck_lease_amounts"),
         sa.CheckConstraint("end_date IS NULL OR end_date >= start_date", name="ck_lease_dates"),
+        # Money columns hold finite amounts of Numeric(12, 2) on every backend (SQLite would keep inf or 1e13).
+        sa.CheckConstraint("rent BETWEEN -9999999999.99 AND 9999999999.99", name="ck_lease_rent_range"),
+        sa.CheckConstraint("charges BETWEEN -9999999999.99 AND 9999999999.99", name="ck_lease_charges_range"),
+        sa.CheckConstraint("housing_benefit BETWEEN -9999999999.99 AND 9999999999.99",
+                           name="ck_lease_housing_benefit_range"),
+        sa.CheckConstraint("deposit BETWEEN -9999999999.99 AND 9999999999.99", name="ck_lease_deposit_range"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(sa.String(6), unique=True, nullable=False)
@@ -511,6 +517,11 @@ class LedgerEntry(TimestampMixin, Model):
         sa.CheckConstraint("amount >= 0", name="ck_ledger_amount"),
         sa.CheckConstraint("rent_part IS NULL OR rent_part >= 0", name="ck_ledger_rent_part"),
         sa.CheckConstraint("charges_part IS NULL OR charges_part >= 0", name="ck_ledger_charges_part"),
+        sa.CheckConstraint("amount BETWEEN -9999999999.99 AND 9999999999.99", name="ck_ledger_entry_amount_range"),
+        sa.CheckConstraint("rent_part BETWEEN -9999999999.99 AND 9999999999.99",
+                           name="ck_ledger_entry_rent_part_range"),
+        sa.CheckConstraint("charges_part BETWEEN -9999999999.99 AND 9999999999.99",
+                           name="ck_ledger_entry_charges_part_range"),
         sa.Index("ix_ledger_household_date", "household_id", "entry_date"),
         sa.Index("ix_ledger_lease_date", "lease_id", "entry_date"),
         # One rent call and one housing-benefit credit per lease and month, whatever re-runs.
@@ -637,7 +648,7 @@ class DirectDebitMandate(StoredFileMixin, TimestampMixin, Model):
     reference: Mapped[str] = mapped_column(sa.String(35), unique=True, nullable=False)
     household_id: Mapped[int] = mapped_column(sa.ForeignKey("household.id"), index=True, nullable=False)
     lease_id: Mapped[int] = mapped_column(sa.ForeignKey("lease.id"), index=True, nullable=False)
-    iban: Mapped[str] = mapped_column(sa.String(34), nullable=False)
+    iban: Mapped[str] = mapped_column(EncryptedString(160), nullable=False)  # a Fernet token at rest
     bic: Mapped[Optional[str]] = mapped_column(sa.String(11))
     bank_name: Mapped[Optional[str]] = mapped_column(sa.String(120))
     account_holder: Mapped[str] = mapped_column(sa.String(140), nullable=False)
@@ -676,7 +687,9 @@ class DirectDebitBatch(TimestampMixin, Model):
     # One file per debit day and month, unless the bank refused the whole file: then it may be built again.
     __table_args__ = (sa.Index("uq_direct_debit_batch_period_day", "period", "debit_day", unique=True,
                                sqlite_where=sa.text("rejected_reason IS NULL"),
-                               postgresql_where=sa.text("rejected_reason IS NULL")),)
+                               postgresql_where=sa.text("rejected_reason IS NULL")),
+                      sa.CheckConstraint("total BETWEEN -9999999999.99 AND 9999999999.99",
+                                         name="ck_direct_debit_batch_total_range"))
     id: Mapped[int] = mapped_column(primary_key=True)
     collection_date: Mapped[date] = mapped_column(sa.Date, nullable=False)
     period: Mapped[str] = mapped_column(sa.String(7), nullable=False)
@@ -707,6 +720,10 @@ class DirectDebitCollection(Model):
     __table_args__ = (
         sa.UniqueConstraint("mandate_id", "period", name="uq_direct_debit_collection_mandate_period"),
         sa.CheckConstraint("amount > 0", name="ck_direct_debit_collection_amount"),
+        sa.CheckConstraint("amount BETWEEN -9999999999.99 AND 9999999999.99",
+                           name="ck_direct_debit_collection_amount_range"),
+        sa.CheckConstraint("notified_amount BETWEEN -9999999999.99 AND 9999999999.99",
+                           name="ck_direct_debit_collection_notified_amount_range"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     batch_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("direct_debit_batch.id"), index=True)
@@ -744,6 +761,8 @@ class DirectDebitShare(Model):
     __table_args__ = (
         sa.UniqueConstraint("collection_id", "lease_id", name="uq_direct_debit_share_collection_lease"),
         sa.CheckConstraint("amount >= 0", name="ck_direct_debit_share_amount"),
+        sa.CheckConstraint("amount BETWEEN -9999999999.99 AND 9999999999.99",
+                           name="ck_direct_debit_share_amount_range"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     collection_id: Mapped[int] = mapped_column(sa.ForeignKey("direct_debit_collection.id"), nullable=False)
@@ -785,6 +804,8 @@ class PaymentTransaction(TimestampMixin, Model):
     __table_args__ = (
         sa.UniqueConstraint("trans_day", "trans_id", name="uq_payment_trans_day_id"),
         sa.CheckConstraint("amount > 0", name="ck_payment_amount"),
+        sa.CheckConstraint("amount BETWEEN -9999999999.99 AND 9999999999.99",
+                           name="ck_payment_transaction_amount_range"),
         sa.Index("ix_payment_status_created", "status", "created_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -949,6 +970,12 @@ class ChargeStatementLine(Model):
     __table_args__ = (
         sa.CheckConstraint("building_expense >= 0 AND tenant_share >= 0 AND provisions_paid >= 0",
                            name="ck_charge_line_amounts"),
+        sa.CheckConstraint("building_expense BETWEEN -9999999999.99 AND 9999999999.99",
+                           name="ck_charge_statement_line_building_expense_range"),
+        sa.CheckConstraint("tenant_share BETWEEN -9999999999.99 AND 9999999999.99",
+                           name="ck_charge_statement_line_tenant_share_range"),
+        sa.CheckConstraint("provisions_paid BETWEEN -9999999999.99 AND 9999999999.99",
+                           name="ck_charge_statement_line_provisions_paid_range"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     statement_id: Mapped[int] = mapped_column(sa.ForeignKey("charge_statement.id"), index=True, nullable=False)
@@ -1072,3 +1099,19 @@ def _name_enum_constraints() -> None:
 
 
 _name_enum_constraints()
+
+
+class UserSession(Model):
+    """One signed-in browser (tenant or staff). The session cookie carries a random id; only its SHA-256 is stored,
+    so the table gives nobody a usable session. Checked on every request next to the per-user session version:
+    logout revokes the row, and a row ends on the server after `SESSION_MAX_HOURS` from sign-in (absolute) or
+    `PERMANENT_SESSION_LIFETIME` without a request (idle), whatever the cookie says."""
+
+    __tablename__ = "user_session"
+    __table_args__ = (sa.Index("ix_user_session_last_seen", "last_seen_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True, nullable=False)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("ab_user.id", ondelete="CASCADE"), index=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)

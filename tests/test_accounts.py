@@ -494,3 +494,11 @@ def test_mail_follows_the_tenants_language_and_escapes_names(app, newcomer, mail
     with app.app_context():
         assert db.session.scalar(sa.select(TenantAccount.locale).where(
             TenantAccount.household_id == newcomer["id"])) == "en"
+
+
+@pytest.mark.parametrize("situation", [" ", "NOT_A_SITUATION"])
+def test_a_situation_outside_the_list_is_refused_next_to_the_field(client_for, situation):
+    """« » used to pass the choice check (Optional() cleared its error) and crash on the enum lookup."""
+    response = _profile_post(client_for("locataire@example.org"), "/mon-compte/coordonnees", phone="0612345678",
+                             professional_situation=situation)
+    assert response.status_code == 400

@@ -67,6 +67,10 @@ def transactions(app):
     ("abc", "Saisissez un montant en euros"),
     ("12,345", "au plus deux chiffres après la virgule"),
     ("", "Ce champ est obligatoire."),
+    ("1E308", "Saisissez un montant en euros"),  # was a 500 (quantize)
+    ("1_0", "Saisissez un montant en euros"),  # Decimal() reads 10
+    ("Infinity", "Saisissez un montant en euros"),
+    ("NaN", "Saisissez un montant en euros"),
 ])
 def test_pay_form_refuses_bad_amounts_next_to_the_field(client_for, app, amount, message):
     response = pay(client_for("retard@example.org"), amount)
@@ -76,8 +80,10 @@ def test_pay_form_refuses_bad_amounts_next_to_the_field(client_for, app, amount,
     assert transactions(app) == []
 
 
-def test_pay_form_refuses_a_lease_of_another_household(client_for, app, demo):
-    response = pay(client_for("retard@example.org"), "50", lease=str(demo["locataire_lease"]))
+@pytest.mark.parametrize("lease", ["other", " "])
+def test_pay_form_refuses_a_lease_of_another_household(client_for, app, demo, lease):
+    value = str(demo["locataire_lease"]) if lease == "other" else lease
+    response = pay(client_for("retard@example.org"), "50", lease=value)
     assert response.status_code in (400, 404)
     assert transactions(app) == []
 

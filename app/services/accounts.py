@@ -21,13 +21,16 @@ from flask import current_app
 from flask_appbuilder.security.sqla.models import User
 from flask_babel import format_datetime
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app import roles
 from app.extensions import db
 from app.mail import external_url, queue_mail
 from app.models import (
-    AccountToken, Household, Lease, ProfessionalSituation, TenantAccount, TokenPurpose, UserSessionState,
+    AccountToken, Household, Lease, ProfessionalSituation, TenantAccount, TokenPurpose, UserSession,
+    UserSessionState,
 )
 from app.services import throttle
 from app.services.passwords import password_problems
@@ -42,8 +45,6 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 GENERIC_REGISTRATION_ERROR = _l("Ces informations ne correspondent à aucun contrat. Vérifiez le numéro client "
                                 "indiqué sur votre avis d'échéance et le nom du signataire du bail.")
-ALREADY_REGISTERED = _l("Un espace locataire existe déjà pour ce foyer. Si vous ne retrouvez pas votre "
-                        "identifiant, utilisez « Identifiant oublié ».")
 
 
 class AccountError(ValueError):
@@ -171,6 +172,65 @@ def bump_session_version(user_id: int, now: datetime, password_changed: bool = F
     return state.version
 
 
+# One row per signed-in browser (`UserSession`); the cookie carries the random id, the table only its SHA-256.
+SESSION_TOUCH_INTERVAL = timedelta(minutes=1)  # `last_seen_at` is written at most this often, not on every request
+SESSION_KEEP_ENDED = timedelta(days=1)  # ended rows stay this long (who was signed in when), then the purge job
+
+
+def _session_limits() -> tuple[timedelta, timedelta]:
+    """(idle, absolute) lifetimes of a sign-in, from the configuration."""
+    config = current_app.config
+    return config["PERMANENT_SESSION_LIFETIME"], config.get("SESSION_MAX_LIFETIME", timedelta(hours=12))
+
+
+def open_session(user_id: int, now: datetime) -> str:
+    """Record a new sign-in and return its random id, for the session cookie (committed here)."""
+    raw = secrets.token_urlsafe(32)
+    db.session.add(UserSession(token_hash=_hash_token(raw), user_id=user_id, created_at=now, last_seen_at=now))
+    db.session.commit()
+    return raw
+
+
+def session_is_live(raw: str | None, user_id: int, now: datetime) -> bool:
+    """Whether the sign-in `raw` of `user_id` may go on: not revoked, not idle for longer than
+    PERMANENT_SESSION_LIFETIME, not older than SESSION_MAX_LIFETIME. Refreshes `last_seen_at` at most once a
+    minute (committed then), so a request costs one indexed read."""
+    if not raw:
+        return False
+    record = db.session.scalar(sa.select(UserSession).where(UserSession.token_hash == _hash_token(raw)))
+    if record is None or record.user_id != user_id or record.revoked_at is not None:
+        return False
+    idle, absolute = _session_limits()
+    if now - record.created_at >= absolute or now - record.last_seen_at >= idle:
+        return False
+    if now - record.last_seen_at >= SESSION_TOUCH_INTERVAL:
+        record.last_seen_at = now
+        db.session.commit()
+    return True
+
+
+def revoke_session(raw: str | None, now: datetime) -> None:
+    """End the sign-in `raw` on the server (logout): its cookie, replayed from anywhere, is anonymous."""
+    if not raw:
+        return
+    db.session.execute(sa.update(UserSession).where(
+        UserSession.token_hash == _hash_token(raw), UserSession.revoked_at.is_(None)).values(revoked_at=now))
+    db.session.commit()
+
+
+def purge_sessions(now: datetime) -> int:
+    """Scheduled job: delete sign-in rows that ended (revoked, idle or past their absolute lifetime) more than
+    SESSION_KEEP_ENDED ago. Returns how many."""
+    idle, absolute = _session_limits()
+    result = db.session.execute(sa.delete(UserSession).where(sa.or_(
+        UserSession.revoked_at < now - SESSION_KEEP_ENDED,
+        UserSession.last_seen_at < now - idle - SESSION_KEEP_ENDED,
+        UserSession.created_at < now - absolute - SESSION_KEEP_ENDED,
+    )))
+    db.session.commit()
+    return result.rowcount or 0
+
+
 # --- registration and activation ---------------------------------------------------------------------------------
 
 @dataclass
@@ -183,8 +243,14 @@ class Registration:
     locale: str = "fr"
 
 
-def register(form: Registration, now: datetime) -> TenantAccount:
-    """Create the household's portal account, inactive until the emailed link is followed."""
+def register(form: Registration, now: datetime) -> str:
+    """Create the household's portal account, inactive until the emailed link is followed. Returns the address the
+    page says it wrote to.
+
+    A household that already has an account, or an address that is already another account's identifier, gets
+    the same answer as a new registration (the page reveals neither): the helpful message goes by mail, to the
+    household's address on file or to that address, instead. Registrations of one household at the same moment (a
+    double submit) create one account; the others get the same answer too."""
     key = "register:" + re.sub(r"\W", "", form.reference or "").upper()
     locked = throttle.locked_until(key, now)
     if locked:
@@ -192,35 +258,72 @@ def register(form: Registration, now: datetime) -> TenantAccount:
                               time=format_datetime(locked, "HH:mm")))
     household = find_household(form.reference)
     if household is None or normalize_name(household.signatory_last_name) != normalize_name(form.surname):
-        throttle.record_failure(key, now, REGISTER_LIMIT, REGISTER_WINDOW, REGISTER_LOCK)
-        db.session.commit()
+        _record_registration_failure(key, now)
         raise AccountError(GENERIC_REGISTRATION_ERROR)
     existing = household.account
-    if existing is not None and (existing.activated_at is not None or existing.user.active):
-        raise AccountError(ALREADY_REGISTERED)
+    taken = existing is not None and (existing.activated_at is not None or existing.user.active)
     email = normalize_email(form.email)
     if not EMAIL_RE.match(email):
         raise AccountError(_l("Saisissez une adresse e-mail valide, par exemple nom@exemple.fr."), "email")
-    owner = _user_by_email(email)
-    if owner is not None and (existing is None or owner.id != existing.user_id):
-        raise AccountError(_l("Cette adresse e-mail est déjà utilisée par un autre espace. Utilisez-en une autre "
-                              "ou « Mot de passe oublié » si c'est la vôtre."), "email")
     _check_password_policy(form.password, form.confirm, (email.split("@")[0], household.signatory_last_name))
-    if existing is not None:  # a registration never activated: the new one replaces it
-        _erase_user(existing.user, now)
-        db.session.delete(existing)
+    password_hash = _password_hash(form.password)  # in every case, so that the time taken tells nothing either
+    owner = _user_by_email(email)
+    if owner is not None and existing is not None and owner.id == existing.user_id and not taken:
+        owner = None  # the household's own registration, never activated: the new one replaces it
+    if taken or owner is not None:
+        if taken:
+            _tell_holder_already_registered(existing)
+        if owner is not None and not (taken and owner.id == existing.user_id):
+            _tell_owner_address_in_use(owner)
+        throttle.clear(key)
+        db.session.commit()
+        return email
+    try:
+        if existing is not None:  # a registration never activated: the new one replaces it
+            _erase_user(existing.user, now)
+            db.session.delete(existing)
+            db.session.flush()
+        user = User(first_name=household.signatory_first_name, last_name=household.signatory_last_name,
+                    username=email, email=email, active=False, password=password_hash,
+                    roles=[current_app.appbuilder.sm.find_role(roles.TENANT)])
+        db.session.add(user)
         db.session.flush()
-    user = User(first_name=household.signatory_first_name, last_name=household.signatory_last_name,
-                username=email, email=email, active=False, password=_password_hash(form.password),
-                roles=[current_app.appbuilder.sm.find_role(roles.TENANT)])
-    db.session.add(user)
-    db.session.flush()
-    account = TenantAccount(user_id=user.id, household_id=household.id, locale=form.locale, created_at=now)
-    db.session.add(account)
-    _send_activation(user, form.locale, now)
-    throttle.clear(key)
-    db.session.commit()
-    return account
+        db.session.add(TenantAccount(user_id=user.id, household_id=household.id, locale=form.locale,
+                                     created_at=now))
+        _send_activation(user, form.locale, now)
+        throttle.clear(key)
+        db.session.commit()
+    except (IntegrityError, StaleDataError):
+        # Another registration of this household (or address) committed first: it stands, this one leaves nothing.
+        db.session.rollback()
+    return email
+
+
+def _record_registration_failure(key: str, now: datetime) -> None:
+    """Count a failed registration; two failures at once for a new key race to create its counter, so retry once."""
+    for attempt in (1, 2):
+        try:
+            throttle.record_failure(key, now, REGISTER_LIMIT, REGISTER_WINDOW, REGISTER_LOCK)
+            db.session.commit()
+            return
+        except IntegrityError:
+            db.session.rollback()
+            if attempt == 2:
+                raise
+
+
+def _tell_holder_already_registered(account: TenantAccount) -> None:
+    """What registration used to say on the page, sent to the household's address on file instead."""
+    user = account.user
+    queue_mail(user.email, "already_registered", account.locale, name=account.household.signatory_first_name,
+               identifier=user.email, link=external_url("PortalAuthDBView.login"),
+               reset_link=external_url("AccountView.forgot_password"))
+
+
+def _tell_owner_address_in_use(owner: User) -> None:
+    """Registration used to say on the page that an address was another account's identifier: said to it instead."""
+    queue_mail(owner.email, "address_in_use", _locale_of(owner), name=owner.first_name, identifier=owner.email,
+               link=external_url("PortalAuthDBView.login"), reset_link=external_url("AccountView.forgot_password"))
 
 
 def activate(raw: str, now: datetime) -> User:

@@ -15,7 +15,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import sqlalchemy as sa
 from flask import current_app
@@ -26,6 +26,7 @@ from sqlalchemy.orm import aliased
 from app.extensions import db
 from app.formatting import money
 from app.mail import external_url, queue_mail
+from app.money import MoneyError, parse_money
 from app.models import (
     ZERO, Direction, EntryKind, Household, Lease, LedgerEntry, PaymentStatus, PaymentTransaction, TenantAccount,
 )
@@ -69,14 +70,10 @@ def pay_limits(household: Household, lease: Lease | None, today: date) -> tuple[
 
 def parse_amount(text: str | None, maximum: Decimal | None = None) -> Decimal:
     """The amount typed by the tenant, checked against the minimum, PAYMENT_MAX_AMOUNT and `maximum` (the scope's)."""
-    cleaned = (text or "").replace("\u202f", "").replace("\u00a0", "").replace(" ", "").replace("€", "")
-    cleaned = cleaned.replace(",", ".")
-    try:
-        amount = Decimal(cleaned)
-    except InvalidOperation:
-        raise PaymentError(_("Saisissez un montant en euros, par exemple 125,50."), "amount") from None
-    if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
-        raise PaymentError(_("Saisissez un montant en euros avec au plus deux chiffres après la virgule."), "amount")
+    try:  # digits and one decimal separator only: Decimal() alone takes Infinity, 1E308, 1e1 and 1_0
+        amount = parse_money(text)
+    except MoneyError as error:
+        raise PaymentError(error.message, "amount") from None
     minimum, ceiling = config_amount("PAYMENT_MIN_AMOUNT"), config_amount("PAYMENT_MAX_AMOUNT")
     if amount < minimum:
         raise PaymentError(_("Le montant minimum est de %(amount)s.", amount=money(minimum)), "amount")

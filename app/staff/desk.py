@@ -38,7 +38,9 @@ class StatusForm(FlaskForm):
 
 
 class AssignForm(FlaskForm):
-    user = SelectField(_l("Attribuée à"), choices=[], validators=[Optional()])
+    # No Optional(): it would clear the "not a valid choice" error of a blank value such as " " (a 500 at int()).
+    # "" (nobody) is one of the choices.
+    user = SelectField(_l("Attribuée à"), choices=[])
 
 
 class DecisionForm(FlaskForm):
@@ -64,7 +66,9 @@ class StaffRequestDeskView(BaseView):
             abort(404)
         return item
 
-    def _page(self, item, status=200, **forms):
+    def _page(self, item, code=200, **forms):
+        """The desk of `item` answered with HTTP `code`; `forms` (reply, status, assign) are the ones just posted,
+        shown with their errors (the parameter is not called `status`: the status form is)."""
         assign = forms.get("assign") or AssignForm(formdata=None, prefix="assign")
         assign.user.choices = staff_users()
         if not forms.get("assign"):
@@ -73,7 +77,7 @@ class StaffRequestDeskView(BaseView):
             "staff/request_desk.html", item=item, events=requests.timeline(item, internal=True),
             reply=forms.get("reply") or ReplyForm(formdata=None, prefix="reply"),
             status_form=forms.get("status") or StatusForm(formdata=None, prefix="status"), assign=assign,
-            days=requests.handling_days(item.category)), status
+            days=requests.handling_days(item.category)), code
 
     @expose("/<int:request_id>")
     @has_access

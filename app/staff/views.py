@@ -6,33 +6,45 @@ typed by its client number, a unit by its reference, a lease by its number.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 
-from flask import flash, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from markupsafe import Markup
 from flask_appbuilder import BaseView, ModelView, expose, has_access
-from flask_appbuilder.models.filters import BaseFilter
+from flask_appbuilder.hooks import before_request
+from flask_appbuilder.models.filters import BaseFilter, FilterRelation
 from flask_appbuilder.models.sqla.filters import FilterEqual
 from flask_appbuilder.actions import action
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 from flask_babel import lazy_gettext as _l
 from wtforms import StringField
-from wtforms.validators import DataRequired, Optional as OptionalValidator
+from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional as OptionalValidator
 
-from app import formatting
+from app import MAX_ROW_ID, formatting
 from app.models import (
     Agency, BankFileImport, DirectDebitBatch, DirectDebitCollection, DirectDebitMandate, Document, Household, InsuranceCertificate, JobRun, LabelledEnum, Lease, LedgerEntry,
-    ZERO, MandateStatus, Occupant, PaymentStatus, ReviewStatus, PaymentTransaction, RequestEvent, Residence, TenantAccount, TenantRequest, Unit,
+    MONEY, ZERO, MandateStatus, Occupant, PaymentStatus, ReviewStatus, PaymentTransaction, RequestEvent, Residence, TenantAccount, TenantRequest, Unit,
     utcnow,
 )
 from app.services.payments import payment_days
 from app.services import accounts
-from app.staff.fields import EnumSelectField, NaturalKeyField
+from app.money import MoneyError, parse_money
+from app.staff.fields import (
+    EnumSelectField, MoneyField, NaturalKeyField, NumberField, read_moment, reading_filter,
+)
 
 READ_ONLY = ["can_list", "can_show"]
 NO_DELETE = ["can_list", "can_show", "can_add", "can_edit"]
+REQUIRED = _l("Ce champ est obligatoire.")
+INTEGER_RANGE = _l("Saisissez un nombre entier entre %(min)s et %(max)s.")
+MAX_PAGE_SIZE = 100  # the most Flask-AppBuilder's page-size menu offers
+MAX_PAGE = 1_000_000
+_NUMBER_RE = re.compile(r"[0-9]{1,19}")  # then compared with a bound: int() of a huge string is slow
+_FILTER_ARG_RE = re.compile(r"_flt_([0-9])_(.*)")  # Flask-AppBuilder's own pattern
 
 LABELS = {
     "agency": _l("Agence"), "code": _l("Code"), "name": _l("Nom"), "street": _l("Adresse"),
@@ -97,7 +109,85 @@ class FilterClientNumber(BaseFilter):
             Household.client_number == str(value or "").strip())
 
 
-class StaffModelView(ModelView):
+class CheckedArgumentsMixin:
+    """What a Flask-AppBuilder model view takes from the URL without checking it, checked: junk is a 400 or a 404 in
+    the portal's layout instead of a 500. For any ModelView whose tables have integer keys (the staff screens; FAB's
+    own security screens could take it too, keeping their class names)."""
+
+    def _deserialize_pk_if_composite(self, pk):
+        """Anything but an id in `/show/<pk>`, `/edit/<pk>`, ... is a 404, like a number past what the id column
+        holds (it would fail in the database, a 500)."""
+        return row_id(pk)
+
+    @before_request
+    def refuse_junk_arguments(self):
+        """Flask-AppBuilder reads `page_<view>` and `psize_<view>` with int() and hands order columns and filter
+        values to SQL as they come: junk there is a 400, not a 500. The arguments of every view are checked, since
+        a show page lists its related views too."""
+        views = {view.__class__.__name__: view for view in [self, *self._related_views]}
+        for name, value in request.args.items(multi=True):
+            if name.startswith(("page_", "psize_")):
+                if not _NUMBER_RE.fullmatch(value) or int(value) > MAX_PAGE:
+                    abort(400)
+            elif name.startswith("_oc_") and name[4:] in views:
+                if value not in views[name[4:]].order_columns:
+                    abort(400)
+            elif match := _FILTER_ARG_RE.fullmatch(name):
+                self._check_filter_argument(int(match.group(1)), match.group(2), value)
+
+    def _check_filter_argument(self, index: int, column: str, value: str) -> None:
+        filters = self._filters._all_filters.get(column)
+        if filters is None or value == "":
+            return  # Flask-AppBuilder ignores both
+        if index >= len(filters):
+            abort(400)
+        if isinstance(filters[index], FilterRelation):  # the related row's id
+            if not _NUMBER_RE.fullmatch(value) or int(value) > MAX_ROW_ID:
+                abort(400)
+        elif self.datamodel.is_integer(column):
+            try:
+                number = int(value)
+            except ValueError:
+                return  # Flask-AppBuilder drops what int() cannot read
+            if abs(number) > integer_bound(self.datamodel.list_columns[column].type):
+                abort(400)
+        elif getattr(filters[index], "read", None) is parse_money:
+            try:
+                parse_money(value)
+            except MoneyError:
+                abort(400)
+
+    def _get_list_widget(self, filters, *args, page_size=None, **kwargs):
+        """A page is at most MAX_PAGE_SIZE rows, whatever `psize_<view>` asks."""
+        page_size = min(page_size or self.page_size, MAX_PAGE_SIZE)
+        return super()._get_list_widget(filters, *args, page_size=page_size, **kwargs)
+
+    # --- actions: Flask-AppBuilder's routes fail with a 500 on an unknown action and answer a refusal with a
+    # redirect; here an unknown action or row is a 404 and an action the user may not run a 403, before anything runs.
+
+    @expose("/action/<string:name>/<pk>", methods=["GET", "POST"])
+    def action(self, name, pk):
+        if not self.is_get_mutation_allowed():
+            return super().action(name, pk)  # refused with a message (CSRF is on)
+        return self._run_action(name, [pk], single=True)
+
+    @expose("/action_post", methods=["POST"])
+    def action_post(self):
+        return self._run_action(request.form.get("action", ""), request.form.getlist("rowid"), single=False)
+
+    def _run_action(self, name: str, pks: list[str], single: bool):
+        chosen = self.actions.get(name)
+        if chosen is None:
+            abort(404)
+        if not self.appbuilder.sm.has_access(self.get_action_permission_name(name), self.class_permission_name):
+            abort(403)
+        items = [self.datamodel.get(self._deserialize_pk_if_composite(pk), self._base_filters) for pk in pks]
+        if not items or any(item is None for item in items):
+            abort(404)
+        return chosen.func(items[0] if single else items)
+
+
+class StaffModelView(CheckedArgumentsMixin, ModelView):
     """Base of the staff screens: French labels, Babel-formatted amounts and dates, translated enum selects."""
 
     page_size = 25
@@ -116,6 +206,8 @@ class StaffModelView(ModelView):
             self._filters._search_filters["household"] = self._filters._all_filters["household"] = by_number
         columns = self.datamodel.list_columns
         for name, column in columns.items():
+            if self.datamodel.is_datetime(name):  # UTCDateTime included
+                self._read_filter_values(name, read_moment)
             python_type = _python_type(column)
             if python_type is None:
                 continue
@@ -127,12 +219,41 @@ class StaffModelView(ModelView):
                 self.formatters_columns.setdefault(name, _enum_label(python_type))
             elif python_type is bool:
                 self.formatters_columns.setdefault(name, _yes_no)
-            elif python_type is Decimal and name not in self.formatters_columns:
-                self.formatters_columns[name] = formatting.money
+            elif python_type is int and not column.primary_key and not column.foreign_keys:
+                bound = integer_bound(column.type)
+                self.validators_columns.setdefault(name, [NumberRange(-bound, bound, message=INTEGER_RANGE)])
+            elif python_type is Decimal:
+                money = (column.type.precision, column.type.scale) == (MONEY.precision, MONEY.scale)
+                validators = [OptionalValidator() if column.nullable else InputRequired(message=REQUIRED)]
+                field = MoneyField(self.label_columns.get(name), validators) if money else NumberField(
+                    self.label_columns.get(name), validators, column.type.precision, column.type.scale)
+                self.add_form_extra_fields.setdefault(name, field)
+                self.edit_form_extra_fields.setdefault(name, field)
+                if money:
+                    self.formatters_columns.setdefault(name, formatting.money)
+                    self._read_filter_values(name, parse_money)
             elif python_type is datetime and name not in self.formatters_columns:
                 self.formatters_columns[name] = formatting.moment
             elif python_type is date and name not in self.formatters_columns:
                 self.formatters_columns[name] = formatting.day
+
+    def _read_filter_values(self, name: str, read) -> None:
+        for filters in (self._filters._search_filters, self._filters._all_filters):
+            if name in filters:
+                filters[name] = [reading_filter(flt.__class__, read)(name, self.datamodel) for flt in filters[name]]
+
+def row_id(value) -> int:
+    """A primary key named by a URL or a form: digits, at most MAX_ROW_ID; anything else is a 404."""
+    text = str(value)
+    if not _NUMBER_RE.fullmatch(text) or int(text) > MAX_ROW_ID:
+        abort(404)
+    return int(text)
+
+
+def integer_bound(column_type) -> int:
+    """The largest value an integer column holds on every backend (PostgreSQL's smallint, integer, bigint)."""
+    bits = 16 if isinstance(column_type, sa.SmallInteger) else 64 if isinstance(column_type, sa.BigInteger) else 32
+    return 2 ** (bits - 1) - 1
 
 
 def _enum_label(enum_class):
@@ -288,7 +409,7 @@ class StaffInsuranceView(StaffModelView):
     @expose("/show/<pk>", methods=["GET"])
     @has_access
     def show(self, pk):
-        return redirect(url_for("StaffInsuranceDeskView.detail", certificate_id=pk))
+        return redirect(url_for("StaffInsuranceDeskView.detail", certificate_id=row_id(pk)))
     list_title = _l("Attestations d'assurance")
     show_title = _l("Attestation d'assurance")
     list_columns = ["created_at", "household", "insurer", "policy_number", "start_date", "end_date", "status"]
@@ -315,7 +436,7 @@ class StaffMandateView(StaffModelView):
     @expose("/show/<pk>", methods=["GET"])
     @has_access
     def show(self, pk):
-        return redirect(url_for("StaffMandateDeskView.detail", mandate_id=pk))
+        return redirect(url_for("StaffMandateDeskView.detail", mandate_id=row_id(pk)))
     list_title = _l("Mandats de prélèvement")
     show_title = _l("Mandat de prélèvement")
     list_columns = ["reference", "household", "lease", "masked_iban", "debit_day", "status", "created_at"]
@@ -448,7 +569,7 @@ class StaffRequestView(StaffModelView):
     @expose("/show/<pk>", methods=["GET"])
     @has_access
     def show(self, pk):
-        return redirect(url_for("StaffRequestDeskView.detail", request_id=pk))
+        return redirect(url_for("StaffRequestDeskView.detail", request_id=row_id(pk)))
     list_title = _l("Demandes")
     show_title = _l("Demande")
     list_columns = ["number", "created_at", "household", "agency", "category", "status", "assigned_to"]

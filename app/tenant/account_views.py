@@ -63,7 +63,7 @@ class AccountView(BaseView):
         form = RegisterForm()
         if form.validate_on_submit():
             try:
-                account = accounts.register(accounts.Registration(
+                email = accounts.register(accounts.Registration(
                     reference=form.reference.data, surname=form.surname.data, email=form.email.data,
                     password=form.password.data, confirm=form.confirm.data, locale=current_language()), utcnow())
             except accounts.AccountError as error:
@@ -71,7 +71,7 @@ class AccountView(BaseView):
             else:
                 return self._message(_("Vérifiez votre messagerie"), _(
                     "Nous avons envoyé un e-mail à %(email)s. Cliquez sur le lien qu'il contient dans les 24 heures "
-                    "pour activer votre espace.", email=account.user.email),
+                    "pour activer votre espace.", email=email),
                     links=[(url_for("AccountView.resend"), _("Je n'ai pas reçu l'e-mail"))])
         return self._form_page(form, _("Créer mon espace"), submit=_("Créer mon espace"),
                                intro=_("Munissez-vous de votre dernier avis d'échéance : le numéro client y figure."),
@@ -169,7 +169,7 @@ class AccountView(BaseView):
 
 class PortalAuthDBView(AuthDBView):
     """Flask-AppBuilder's login page, with the portal's rules: per-account throttle, generic messages, a fresh
-    session carrying the user's session version, and redirects that stay on the portal."""
+    session with its server-side record and the user's session version, and redirects that stay on the portal."""
 
     @expose("/login/", methods=["GET", "POST"])
     @no_cache
@@ -185,15 +185,18 @@ class PortalAuthDBView(AuthDBView):
                 form.form_errors.append(error.message)
             else:
                 session.clear()  # no session fixation: the signed-in session starts empty
+                # login_user opens the server-side session and copies the session version into the cookie
+                # (app.security.start_server_session), for staff and tenants alike.
                 login_user(user, remember=False)
-                session["_sv"] = accounts.session_version(user.id)
-                session.permanent = True
                 return redirect(target)
         return self.render_template(self.login_template, form=form, title=_("Connexion"),
                                     appbuilder=self.appbuilder)
 
-    @expose("/logout/")
+    @expose("/logout/", methods=["GET", "POST"])
     def logout(self):
+        """End the session on the server (app.security.end_server_session revokes its record: a copy of the cookie
+        is worth nothing from then on) and in the browser. POST (with the CSRF token) is accepted for a logout
+        form; GET stays for the navigation bars' links."""
         logout_user()
         session.clear()
         flash(_("Vous êtes déconnecté."), "info")

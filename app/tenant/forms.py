@@ -65,8 +65,7 @@ class ContactForm(FlaskForm):
                      description=_l("Par exemple 06 12 34 56 78."))
     professional_situation = SelectField(
         _l("Situation professionnelle"),
-        choices=lambda: [("", str(_l("Non renseignée")))] + [(m.name, str(m.label)) for m in ProfessionalSituation],
-        validators=[Optional()])
+        choices=lambda: [("", str(_l("Non renseignée")))] + [(m.name, str(m.label)) for m in ProfessionalSituation])
     paperless = BooleanField(_l("Je souhaite recevoir mes documents (avis d'échéance, quittances) par e-mail"))
 
 
@@ -117,7 +116,7 @@ class PayForm(FlaskForm):
     """Card payment. The view fills the lease choices, each with what it owes and its maximum (`data-` attributes that
     static/js/pay-amount.js copies into the page when the choice changes)."""
 
-    lease = SelectField(_l("Contrat à régler"), choices=[], validators=[Optional()],
+    lease = SelectField(_l("Contrat à régler"), choices=[],  # no Optional(): it would let "  " past the choices
                         invalid_choice_message=_l("Choisissez un de vos contrats dans la liste."))
     amount = StringField(_l("Montant à payer (€)"), validators=[_required(), Length(max=20)],
                          render_kw={"inputmode": "decimal"},
