@@ -6,7 +6,8 @@ FLASK := $(BIN)/flask --app run
 PORT ?= 8080
 export PORT
 
-.PHONY: run test setup test-setup system-deps test-system-deps translations db demo extract-messages benchmark clean
+.PHONY: run test setup test-setup system-deps test-system-deps translations db demo extract-messages benchmark clean \
+	audit check-lock lock
 
 run: setup db demo
 	@echo ""
@@ -16,8 +17,27 @@ run: setup db demo
 	@echo "Mail is written to instance/outbox/. Stop with Ctrl+C."
 	$(BIN)/python run.py
 
-test: test-setup
+test: test-setup audit check-lock
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Known vulnerabilities in the installed dependencies and in requirements.lock's pins (pip-audit): fails on one,
+# prints "skipped: <reason>" and goes on when no advisory service can be reached.
+audit: test-setup
+	@$(BIN)/python scripts/audit_dependencies.py --timeout 15
+
+# requirements.lock must still satisfy pyproject.toml (offline).
+check-lock: test-setup
+	@$(BIN)/python scripts/check_lock.py
+
+# Regenerate requirements.lock, the hashed pins that production installs from:
+#   pip install --require-hashes -r requirements.lock && pip install --no-deps .
+# Run it after changing the dependencies in pyproject.toml (pins still allowed are kept); `make lock UPGRADE=1`
+# moves every pin to the newest release within pyproject's bounds.
+lock: $(VENV)/.installed
+	$(BIN)/pip install --quiet "uv>=0.5,<1"
+	$(BIN)/uv pip compile pyproject.toml --quiet $(if $(UPGRADE),--upgrade) --generate-hashes --universal \
+		--python-version 3.11 --custom-compile-command "make lock" --output-file requirements.lock
+	$(BIN)/python scripts/check_lock.py
 
 setup: system-deps $(VENV)/.installed translations
 
