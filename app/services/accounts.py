@@ -22,7 +22,6 @@ from flask_appbuilder.security.sqla.models import User
 from flask_babel import format_datetime
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app import roles
@@ -280,9 +279,7 @@ def register(form: Registration, now: datetime) -> str:
         return email
     try:
         if existing is not None:  # a registration never activated: the new one replaces it
-            _erase_user(existing.user, now)
-            db.session.delete(existing)
-            db.session.flush()
+            _replace_pending(existing, now)
         user = User(first_name=household.signatory_first_name, last_name=household.signatory_last_name,
                     username=email, email=email, active=False, password=password_hash,
                     roles=[current_app.appbuilder.sm.find_role(roles.TENANT)])
@@ -293,10 +290,27 @@ def register(form: Registration, now: datetime) -> str:
         _send_activation(user, form.locale, now)
         throttle.clear(key)
         db.session.commit()
-    except (IntegrityError, StaleDataError):
+    except (IntegrityError, _Superseded):
         # Another registration of this household (or address) committed first: it stands, this one leaves nothing.
         db.session.rollback()
     return email
+
+
+class _Superseded(Exception):
+    """Another registration of the household replaced its pending one first."""
+
+
+def _replace_pending(account: TenantAccount, now: datetime) -> None:
+    """Remove a registration never activated and close its user, unless another registration of the household did
+    it first. Checked on the row's id and user: SQLite hands a deleted row's id to the next insert, so a plain
+    delete by id could remove the registration that replaced this one (and leave its user without an account)."""
+    user = account.user
+    removed = db.session.execute(sa.delete(TenantAccount).where(
+        TenantAccount.id == account.id, TenantAccount.user_id == account.user_id)).rowcount
+    if removed != 1:
+        raise _Superseded
+    db.session.expunge(account)
+    _erase_user(user, now)
 
 
 def _record_registration_failure(key: str, now: datetime) -> None:

@@ -116,7 +116,7 @@ class PayForm(FlaskForm):
     """Card payment. The view fills the lease choices, each with what it owes and its maximum (`data-` attributes that
     static/js/pay-amount.js copies into the page when the choice changes)."""
 
-    lease = SelectField(_l("Contrat à régler"), choices=[],  # no Optional(): it would let "  " past the choices
+    lease = SelectField(_l("Contrat à régler"), choices=[], validators=[Optional()],  # absent with one lease
                         invalid_choice_message=_l("Choisissez un de vos contrats dans la liste."))
     amount = StringField(_l("Montant à payer (€)"), validators=[_required(), Length(max=20)],
                          render_kw={"inputmode": "decimal"},
