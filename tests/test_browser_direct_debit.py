@@ -136,5 +136,15 @@ def test_dwelling_and_parking_from_subscription_to_settlement_then_a_return(live
     tenant.wait_for_selector("text=Quittances")
     assert tenant.get_by_role("link", name=label).count() == 0
     assert serious_violations(tenant) == []
+
+    # The accountants' export carries the settled debit and its return, traceable by the file's message id.
+    staff.goto(f"{server.url}/agence/export-comptable/")
+    assert serious_violations(staff) == []
+    staff.get_by_label("Date de début").fill((date.today() - timedelta(days=1)).isoformat())
+    staff.get_by_label("Date de fin").fill(max(date.today(), collection_date).isoformat())
+    with staff.expect_download() as info:
+        staff.get_by_role("button", name="Télécharger le fichier CSV").click()
+    export = open(info.value.path(), encoding="utf-8-sig").read()
+    assert "REJET_PRELEVEMENT" in export and "PRELEVEMENT" in export and message_id in export
     staff.close()
     tenant.close()
