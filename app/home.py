@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 
 import sqlalchemy as sa
-from flask import redirect, url_for
+from flask import redirect, session, url_for
 from flask_appbuilder import IndexView, expose
-from flask_login import current_user
+from flask_login import current_user, logout_user
 
 from app.extensions import db
 from app.models import Document, LedgerEntry
@@ -27,8 +27,10 @@ class HomeIndexView(IndexView):
         if is_staff():
             return redirect(url_for("StaffHouseholdView.list"))
         household = current_household()
-        if household is None:
-            return redirect(self.appbuilder.get_url_for_logout)
+        if household is None:  # an account left without a household (closed lease): signed out
+            logout_user()
+            session.clear()
+            return redirect(self.appbuilder.get_url_for_login)
         today = date.today()
         all_requests = requests.household_requests(household.id)
         insurance_state, certificate = insurance.status(household, today)

@@ -225,7 +225,7 @@ def test_login_keeps_a_local_next(app, demo):
 def test_logout_really_logs_out(client_for):
     client = client_for("locataire@example.org")
     assert client.get("/mon-compte/").status_code == 200
-    client.get("/logout/")
+    client.post("/logout/", data={"csrf_token": csrf_token(client, "/mon-compte/")})
     response = client.get("/mon-compte/")
     assert response.status_code == 302 and "/login/" in response.location
 

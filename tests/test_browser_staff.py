@@ -48,3 +48,21 @@ def test_staff_logs_in_and_opens_a_household(live):
     leases = page.locator(".tab-pane.active").inner_text()
     assert "L/" in leases  # the household's leases are listed on its page
     page.close()
+
+
+def test_staff_logs_out_from_the_menu(live):
+    """Logout is a POST form in the user menu (a GET only shows the button): it works from the dropdown."""
+    _, server, browser = live
+    page = browser.new_page()
+    page.goto(f"{server.url}/login/")
+    page.get_by_label("Identifiant (adresse e-mail)").fill("gestionnaire@example.org")
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url("**/staffhouseholdview/list/**")
+    page.locator("nav .dropdown-toggle").last.click()
+    page.get_by_role("button", name="Se déconnecter").click()
+    page.wait_for_selector("text=Vous êtes déconnecté")
+    page.goto(f"{server.url}/staffhouseholdview/list/")
+    assert "/login/" in page.url
+    page.close()
+

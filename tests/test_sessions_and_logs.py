@@ -76,7 +76,7 @@ def test_a_cookie_copied_before_logout_is_anonymous_after_it(app, client_for, em
     browser = client_for(email)
     thief = copy_session(app, browser)
     assert thief.get(page).status_code == 200  # the copy works while the session is open
-    response = browser.get("/logout/")
+    response = browser.post("/logout/", data={"csrf_token": csrf_token(browser, "/mon-compte/")})
     assert ended(response)
     assert not session_data(app, browser).get("_user_id")  # the browser's cookie no longer names anyone
     assert ended(thief.get(page))  # the replayed cookie is anonymous: the login page
@@ -85,9 +85,14 @@ def test_a_cookie_copied_before_logout_is_anonymous_after_it(app, client_for, em
     assert record.revoked_at is not None
 
 
-def test_logout_accepts_a_post_with_the_csrf_token_only(app, client_for):
+def test_logout_is_a_post_with_the_csrf_token_only(app, client_for):
+    """A GET (a link or an image on another site) does not log out: it shows the button; a POST without the token
+    is refused."""
     browser = client_for("locataire@example.org")
     thief = copy_session(app, browser)
+    page = browser.get("/logout/")
+    assert page.status_code == 200 and 'method="post"' in page.text and 'name="csrf_token"' in page.text
+    assert browser.get("/mon-compte/").status_code == 200  # still signed in
     assert browser.post("/logout/").status_code == 400  # no CSRF token: refused, still signed in
     assert browser.get("/mon-compte/").status_code == 200
     response = browser.post("/logout/", data={"csrf_token": csrf_token(browser, "/mon-compte/")})
@@ -103,7 +108,7 @@ def test_the_cookie_carries_a_random_id_whose_hash_only_is_stored(app, client_fo
     assert [r.token_hash for r in stored] == [hashlib.sha256(i.encode()).hexdigest() for i in ids]
     assert all(r.revoked_at is None and r.created_at == r.last_seen_at for r in stored)
     # logging out of one browser leaves the other open
-    first.get("/logout/")
+    first.post("/logout/", data={"csrf_token": csrf_token(first, "/mon-compte/")})
     assert ended(first.get("/mon-compte/"))
     assert second.get("/mon-compte/").status_code == 200
 

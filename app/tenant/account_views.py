@@ -195,8 +195,12 @@ class PortalAuthDBView(AuthDBView):
     @expose("/logout/", methods=["GET", "POST"])
     def logout(self):
         """End the session on the server (app.security.end_server_session revokes its record: a copy of the cookie
-        is worth nothing from then on) and in the browser. POST (with the CSRF token) is accepted for a logout
-        form; GET stays for the navigation bars' links."""
+        is worth nothing from then on) and in the browser. Only a POST with the CSRF token logs out (the navigation
+        bars hold a small form): a GET, from a link or an image on another site, shows the button instead."""
+        if request.method == "GET":
+            if not current_user.is_authenticated:
+                return redirect(url_for("PortalAuthDBView.login"))
+            return self.render_template("account/logout.html", title=_("Se déconnecter"), appbuilder=self.appbuilder)
         logout_user()
         session.clear()
         flash(_("Vous êtes déconnecté."), "info")
