@@ -132,6 +132,14 @@ class PortalSecurityManager(SecurityManager):
 
         return PortalAuthDBView
 
+    def register_views(self):
+        """Flask-AppBuilder's security screens, with the staff screens' argument checks (app.staff.security_views)."""
+        from app.staff.security_views import CHECKED_VIEWS
+
+        for attribute, view in CHECKED_VIEWS.items():
+            setattr(self, attribute, view)
+        super().register_views()
+
     def reset_password(self, userid, password):
         """An admin setting a user's password (Flask-AppBuilder's screen) also ends that user's sessions."""
         from app.models import utcnow

@@ -314,16 +314,8 @@ def _replace_pending(account: TenantAccount, now: datetime) -> None:
 
 
 def _record_registration_failure(key: str, now: datetime) -> None:
-    """Count a failed registration; two failures at once for a new key race to create its counter, so retry once."""
-    for attempt in (1, 2):
-        try:
-            throttle.record_failure(key, now, REGISTER_LIMIT, REGISTER_WINDOW, REGISTER_LOCK)
-            db.session.commit()
-            return
-        except IntegrityError:
-            db.session.rollback()
-            if attempt == 2:
-                raise
+    throttle.record_failure(key, now, REGISTER_LIMIT, REGISTER_WINDOW, REGISTER_LOCK)
+    db.session.commit()
 
 
 def _tell_holder_already_registered(account: TenantAccount) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
 from app.models import Throttle
@@ -23,11 +24,14 @@ def locked_until(key: str, now: datetime) -> datetime | None:
 
 
 def record_failure(key: str, now: datetime, limit: int, window: timedelta, lock: timedelta) -> datetime | None:
-    """Count a failure; after `limit` failures within `window`, lock the key for `lock`. Returns the lock's end."""
+    """Count a failure; after `limit` failures within `window`, lock the key for `lock`. Returns the lock's end.
+
+    The key's row is created by `INSERT … ON CONFLICT DO NOTHING` (PostgreSQL and SQLite alike), then locked:
+    failures at the same moment for a new key count one each instead of racing on the unique key."""
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[db.session.get_bind().dialect.name]
+    db.session.execute(insert(Throttle).values(key=key, failures=0, window_started_at=now)
+                       .on_conflict_do_nothing(index_elements=[Throttle.key]))
     row = db.session.scalar(sa.select(Throttle).where(Throttle.key == key).with_for_update())
-    if row is None:
-        row = Throttle(key=key, failures=0, window_started_at=now)
-        db.session.add(row)
     if now - row.window_started_at > window:
         row.failures, row.window_started_at = 0, now
     row.failures += 1
