@@ -197,11 +197,12 @@ def export_accounting_command(start: str, end: str, output: str | None):
               help="Rows read, re-encrypted and committed at a time.")
 @with_appcontext
 def rotate_encryption_key_command(batch_size: int):
-    """Encrypt every encrypted value again with the first key of DATA_ENCRYPTION_KEYS (idempotent: values already
-    under that key are left alone). Afterwards the other keys can be removed from DATA_ENCRYPTION_KEYS."""
+    """Encrypt every encrypted value and stored file again with the first key of DATA_ENCRYPTION_KEYS, and files
+    still in clear (written before files were encrypted) for the first time (idempotent: what is already under that
+    key is left alone). Afterwards the other keys can be removed from DATA_ENCRYPTION_KEYS."""
     import sqlalchemy as sa
 
-    from app import crypto
+    from app import crypto, filestore
     from app.dbtypes import EncryptedString
     from app.extensions import db
 
@@ -238,3 +239,10 @@ def rotate_encryption_key_command(batch_size: int):
             last = rows[-1][0]
             db.session.commit()
         click.echo(f"{table.name}.{column.name}: {rotated} of {checked} values encrypted again with the first key.")
+    try:
+        seen, encrypted, rotated = filestore.rotate_all()
+    except crypto.DecryptionError:
+        raise click.ClickException("a file under FILES_DIR does not decrypt with any key of DATA_ENCRYPTION_KEYS: "
+                                   "put back the key it was encrypted with") from None
+    click.echo(f"FILES_DIR: {rotated} of {seen} files encrypted again with the first key, {encrypted} encrypted "
+               "that were in clear.")

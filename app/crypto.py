@@ -1,4 +1,5 @@
-"""Encryption of secrets at rest (the tenant's IBAN, the direct-debit draft) with Fernet from `cryptography`.
+"""Encryption of secrets at rest (the tenant's IBAN, the direct-debit draft, the stored files: app.filestore) with
+Fernet from `cryptography`.
 
 Keys come from DATA_ENCRYPTION_KEYS, a comma-separated list of Fernet keys: the first encrypts, every one
 decrypts (MultiFernet). Rotation: put a new key first, keep the old ones after it, run
@@ -37,33 +38,61 @@ def keyring(keys_text: str | None = None) -> tuple[MultiFernet, Fernet]:
     return _keyring(tuple(split_encryption_keys(keys_text)))
 
 
-def encrypt(text: str) -> str:
-    return keyring()[0].encrypt(text.encode("utf-8")).decode("ascii")
+_UNREADABLE = "a stored value does not decrypt with any key of DATA_ENCRYPTION_KEYS"
 
 
-def decrypt(token: str, ttl: int | None = None) -> str:
-    """The clear text of `token`; DecryptionError if no key opens it (or, with `ttl`, if it is older)."""
+def encrypt_bytes(data: bytes) -> bytes:
+    return keyring()[0].encrypt(data)
+
+
+def decrypt_bytes(token: bytes, ttl: int | None = None) -> bytes:
+    """The clear content of `token`; DecryptionError if no key opens it (or, with `ttl`, if it is older)."""
     try:
-        return keyring()[0].decrypt(token.encode("ascii"), ttl=ttl).decode("utf-8")
-    except (InvalidToken, UnicodeEncodeError):
-        raise DecryptionError("a stored value does not decrypt with any key of DATA_ENCRYPTION_KEYS") from None
+        return keyring()[0].decrypt(token, ttl=ttl)
+    except InvalidToken:
+        raise DecryptionError(_UNREADABLE) from None
 
 
-def is_current(token: str) -> bool:
+def is_current_bytes(token: bytes) -> bool:
     """Whether `token` is encrypted with the first key already (nothing for a rotation to do)."""
     try:
-        keyring()[1].decrypt(token.encode("ascii"))
-    except (InvalidToken, UnicodeEncodeError):
+        keyring()[1].decrypt(token)
+    except InvalidToken:
         return False
     return True
 
 
-def rotate(token: str) -> str:
+def rotate_bytes(token: bytes) -> bytes:
     """`token` encrypted again with the first key (its original timestamp is kept)."""
     try:
-        return keyring()[0].rotate(token.encode("ascii")).decode("ascii")
-    except (InvalidToken, UnicodeEncodeError):
-        raise DecryptionError("a stored value does not decrypt with any key of DATA_ENCRYPTION_KEYS") from None
+        return keyring()[0].rotate(token)
+    except InvalidToken:
+        raise DecryptionError(_UNREADABLE) from None
+
+
+def encrypt(text: str) -> str:
+    return encrypt_bytes(text.encode("utf-8")).decode("ascii")
+
+
+def decrypt(token: str, ttl: int | None = None) -> str:
+    try:
+        return decrypt_bytes(token.encode("ascii"), ttl=ttl).decode("utf-8")
+    except UnicodeError:
+        raise DecryptionError(_UNREADABLE) from None
+
+
+def is_current(token: str) -> bool:
+    try:
+        return is_current_bytes(token.encode("ascii"))
+    except UnicodeError:
+        return False
+
+
+def rotate(token: str) -> str:
+    try:
+        return rotate_bytes(token.encode("ascii")).decode("ascii")
+    except UnicodeError:
+        raise DecryptionError(_UNREADABLE) from None
 
 
 def encrypt_json(value) -> str:

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from pypdf import PdfReader
 
-from app import create_app
+from app import create_app, filestore
 from app.extensions import db
 from app.models import (
     BankFileImport, CollectionStatus, Direction, DirectDebitBatch, DirectDebitCollection, DirectDebitMandate, Document, DocumentKind,
@@ -183,7 +183,7 @@ def test_the_file_carries_the_stored_message_id_and_only_sepa_characters(app, cy
     try:
         batch = cycle.build()
         with app.app_context():
-            xml = (direct_debits.batch_folder() / batch.stored_name).read_bytes()
+            xml = filestore.load(direct_debits.batch_folder() / batch.stored_name)
     finally:
         app.config["SEPA_SCHEMA"] = "pain.008.001.08"
     validate_against_xsd(xml, schema)

@@ -3,21 +3,25 @@ the subscription draft of the session cookie, keys rotate, production refuses a 
 
 from __future__ import annotations
 
+import io
 import json
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from flask_migrate import downgrade, upgrade
 
-from app import crypto
+from app import crypto, filestore
 from app.extensions import db
 from app.mail import without_links
-from app.models import DirectDebitMandate, Household
+from app.models import DirectDebitMandate, Document, DocumentKind, Household
 from config import DEV_DATA_ENCRYPTION_KEY, DEV_DATA_ENCRYPTION_SEED, ConfigError, load_config
 from tests.conftest import csrf_token
 from tests.mailbox import link_in
 from tests.test_config import production_env  # noqa: F401  (a fixture)
+from tests.samples import pdf_bytes
+from tests.test_direct_debits import Cycle
 from tests.test_sepa import GOOD_IBAN, subscribe, subscribe_step1
 
 BASE = "http://127.0.0.1:8080"
@@ -215,9 +219,86 @@ def test_rotation_re_encrypts_every_value_with_the_first_key(app, demo):
         missing = runner.invoke(args=["rotate-encryption-key"])
         assert missing.exit_code != 0 and "put back the key" in missing.output
     finally:
-        app.config["DATA_ENCRYPTION_KEYS"] = saved
+        rotate_back(app, saved, key_b, key_a)
+
+
+# --- files: encrypted on disk -------------------------------------------------------------------------------------
+
+def stored_files(app) -> list:
+    return [path for path in Path(app.config["FILES_DIR"]).rglob("*") if path.is_file()]
+
+
+def test_every_stored_file_is_encrypted_and_downloads_give_it_back(app, client_for, demo):
+    """The RIB, the mandate PDF and the pain.008 file carry the full IBAN: on disk (and in a backup of it) every file
+    is a Fernet token; the tenant and staff still download the original."""
+    rib = pdf_bytes()
+    tenant = client_for("retard@example.org")
+    assert subscribe_step1(tenant, rib=(io.BytesIO(rib), "rib.pdf")).status_code == 200
+    assert tenant.post("/paiement/prelevement/valider",
+                       data={"csrf_token": csrf_token(tenant, "/paiement/")}).status_code == 302
+    cycle = Cycle(app, demo)
+    cycle.prenotify()
+    batch = cycle.build()
+    with app.app_context():
+        mandate = db.session.scalar(sa.select(DirectDebitMandate).where(
+            DirectDebitMandate.household_id == demo["retard"]))
+        [mandate_pdf] = db.session.scalars(sa.select(Document.id).where(
+            Document.mandate_id == mandate.id, Document.kind == DocumentKind.SEPA_MANDATE)).all()
+        mandate_id, debtor_iban = mandate.id, db.session.get(DirectDebitMandate, cycle.mandate_id).iban
+    assert tenant.get(f"/documents/{mandate_pdf}").data.startswith(b"%PDF")
+    staff = client_for("gestionnaire@example.org")
+    assert staff.get(f"/agence/mandats/{mandate_id}/rib").data == rib
+    xml = staff.get(f"/agence/mandats/lot/{batch.id}/fichier").data
+    assert debtor_iban.encode() in xml  # the bank's file, as downloaded, names the debtor's account
+    files = stored_files(app)
+    assert len(files) >= 3
+    for path in files:
+        raw = path.read_bytes()
+        assert raw.startswith(b"gAAAAA"), path  # a Fernet token, under the data key
+        assert not shows_iban(raw.decode("ascii"), debtor_iban) and not shows_iban(raw.decode("ascii"), COMPACT_IBAN)
         with app.app_context():
-            db.session.remove()
+            assert crypto.decrypt_bytes(raw)[:5] in (b"%PDF-", b"<?xml")
+
+
+def test_rotation_encrypts_files_in_clear_and_re_encrypts_the_others(app, client_for, demo):
+    tenant = client_for("retard@example.org")
+    assert subscribe(tenant).status_code == 302
+    encrypted = stored_files(app)  # the RIB and the mandate
+    count = len(encrypted) + 1
+    legacy = encrypted[0].with_name("ancien-fichier.pdf")
+    legacy.write_bytes(pdf_bytes())  # written before files were encrypted: still read, encrypted by the rotation
+    with app.app_context():
+        contents = [filestore.load(path) for path in encrypted]
+        assert filestore.load(legacy) == pdf_bytes()
+    saved, key = app.config["DATA_ENCRYPTION_KEYS"], Fernet.generate_key().decode()
+    try:
+        app.config["DATA_ENCRYPTION_KEYS"] = f"{key},{saved}"
+        result = app.test_cli_runner().invoke(args=["rotate-encryption-key"])
+        assert result.exit_code == 0, result.output
+        assert f"FILES_DIR: {count - 1} of {count} files encrypted again with the first key, 1 encrypted that were " \
+            "in clear." in result.output
+        app.config["DATA_ENCRYPTION_KEYS"] = key  # the old key removed: both files still read
+        with app.app_context():
+            assert [filestore.load(path) for path in encrypted] == contents
+            assert filestore.load(legacy) == pdf_bytes()
+        assert legacy.read_bytes().startswith(b"gAAAAA")
+        again = app.test_cli_runner().invoke(args=["rotate-encryption-key"])
+        assert f"FILES_DIR: 0 of {count} files encrypted again with the first key, 0 encrypted" in again.output
+        app.config["DATA_ENCRYPTION_KEYS"] = saved  # a key that opens nothing: the command says what to do
+        failed = app.test_cli_runner().invoke(args=["rotate-encryption-key"])
+        assert failed.exit_code != 0 and "put back the key" in failed.output
+    finally:
+        rotate_back(app, saved, key)
+
+
+def rotate_back(app, saved: str, *keys: str) -> None:
+    """Everything under the suite's key again, for the tests that follow (they share the database and files)."""
+    app.config["DATA_ENCRYPTION_KEYS"] = ",".join([saved, *keys])
+    result = app.test_cli_runner().invoke(args=["rotate-encryption-key"])
+    app.config["DATA_ENCRYPTION_KEYS"] = saved
+    with app.app_context():
+        db.session.remove()
+    assert result.exit_code == 0, result.output
 
 
 # --- configuration ----------------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from flask_babel import format_date, gettext as _
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from app import bank_answers, pain008
+from app import bank_answers, filestore, pain008
 from app.extensions import db
 from app.formatting import money
 from app.mail import external_url, queue_mail
@@ -296,7 +296,7 @@ def build_file(period: str, debit_day: int, today: date, now: datetime,
         collection.sequence_type = _sequence(collection.mandate)
     xml = pain008.collection_file(_creditor(), config["SEPA_CREDITOR_ID"], batch.schema, message_id,
                                   collection_date, [_debit(c) for c in lines])
-    (batch_folder() / batch.stored_name).write_bytes(xml)
+    filestore.save(batch_folder() / batch.stored_name, xml)
     db.session.commit()
     log.info("direct debit file %s (%s day %s): %d debits, %s", batch.message_id, period, debit_day, batch.count,
              batch.total)

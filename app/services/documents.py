@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import format_date, gettext as _
 
+from app import filestore
 from app.extensions import db
 from app.mail import external_url
 from app.models import (
@@ -63,7 +64,7 @@ def _store(document: Document, pdf: bytes, filename: str) -> Path:
     document.size_bytes = len(pdf)
     document.sha256 = hashlib.sha256(pdf).hexdigest()
     path = _folder() / document.stored_name
-    path.write_bytes(pdf)
+    filestore.save(path, pdf)
     return path
 
 

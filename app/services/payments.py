@@ -23,6 +23,7 @@ from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
+from app import filestore
 from app.extensions import db
 from app.formatting import money
 from app.mail import external_url, queue_mail
@@ -415,7 +416,7 @@ def ensure_receipt(transaction: PaymentTransaction):
     pdf = render_pdf("pdf/card_receipt.html", transaction=transaction, household=transaction.household)
     transaction.receipt_stored_name = f"{hashlib.sha256(secrets.token_bytes(16)).hexdigest()[:32]}.pdf"
     path = receipt_path(transaction)
-    path.write_bytes(pdf)
+    filestore.save(path, pdf)
     db.session.commit()
     return path
 

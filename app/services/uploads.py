@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
 import re
 import secrets
 import unicodedata
@@ -27,6 +26,8 @@ from flask_babel import gettext as _
 from PIL import Image, ImageOps
 from pypdf import PdfReader
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
+
+from app import filestore
 
 log = logging.getLogger(__name__)
 
@@ -299,16 +300,10 @@ def folder() -> Path:
 
 
 def store(checked: CheckedFile, target) -> None:
-    """Write the file under a random name and describe it on `target` (a StoredFileMixin row). The file appears
-    whole or not at all (written aside, then renamed)."""
+    """Write the file (encrypted, whole or not at all: app.filestore) under a random name and describe it on
+    `target` (a StoredFileMixin row)."""
     name = secrets.token_hex(16) + EXTENSIONS[checked.kind]
-    path = folder() / name
-    partial = path.with_name(name + ".part")
-    try:
-        partial.write_bytes(checked.data)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    filestore.save(folder() / name, checked.data)
     target.stored_name = name
     target.original_filename = checked.original_filename
     target.content_type = checked.content_type

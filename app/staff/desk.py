@@ -13,7 +13,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, MultipleFileField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from app import roles
+from app import filestore, roles
 from app.extensions import db
 from app.models import (
     DirectDebitBatch, DirectDebitCollection, DirectDebitMandate, InsuranceCertificate, RequestStatus, ReviewStatus,
@@ -21,7 +21,7 @@ from app.models import (
 )
 from app.services import direct_debits, insurance, requests, sepa, uploads
 from app.services.requests import RequestError
-from app.tenant.pages import checked_files, send_upload, show_field_error
+from app.tenant.pages import checked_files, show_field_error
 
 
 class ReplyForm(FlaskForm):
@@ -140,7 +140,7 @@ class StaffRequestDeskView(BaseView):
         path = uploads.path_of(attachment) if attachment else None
         if path is None:
             abort(404)
-        return send_upload(path, attachment.content_type, attachment.original_filename)
+        return filestore.attachment(path, attachment.content_type, attachment.original_filename)
 
 
 class StaffInsuranceDeskView(BaseView):
@@ -178,7 +178,7 @@ class StaffInsuranceDeskView(BaseView):
         path = uploads.path_of(certificate)
         if path is None:
             abort(404)
-        return send_upload(path, "application/pdf", certificate.original_filename or "attestation.pdf")
+        return filestore.attachment(path, "application/pdf", certificate.original_filename or "attestation.pdf")
 
 
 def request_user_id() -> int:
@@ -238,7 +238,7 @@ class StaffMandateDeskView(BaseView):
         path = uploads.path_of(mandate)
         if path is None:
             abort(404)
-        return send_upload(path, mandate.content_type, mandate.original_filename or "rib")
+        return filestore.attachment(path, mandate.content_type, mandate.original_filename or "rib")
 
     @expose("/lot/<int:batch_id>/fichier")
     @has_access
@@ -247,7 +247,7 @@ class StaffMandateDeskView(BaseView):
         path = direct_debits.batch_folder() / batch.stored_name if batch else None
         if path is None or not path.is_file():
             abort(404)
-        return send_upload(path, "application/xml", f"prelevements-{batch.collection_date}-{batch.schema}.xml")
+        return filestore.attachment(path, "application/xml", f"prelevements-{batch.collection_date}-{batch.schema}.xml")
 
     @expose("/prelevement/<int:collection_id>/rejet", methods=["GET", "POST"])
     @has_access

@@ -9,7 +9,7 @@ from datetime import date
 from types import SimpleNamespace
 
 import sqlalchemy as sa
-from flask import Response, abort, flash, redirect, request, send_file, session, url_for
+from flask import Response, abort, flash, redirect, request, session, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import format_decimal
 from flask_babel import gettext as _
@@ -17,6 +17,7 @@ from flask_login import current_user
 from werkzeug.security import check_password_hash
 from wtforms.fields.choices import SelectChoice
 
+from app import filestore
 from app.extensions import db
 from app.formatting import money
 from app.models import (
@@ -40,12 +41,11 @@ def household_or_404():
 
 
 def pdf_response(data: bytes | None, filename: str, path=None) -> Response:
-    """A PDF download: always an attachment, never cached."""
+    """A PDF download, made now (`data`) or stored (`path`): always an attachment, never cached."""
     if path is not None:
-        response = send_file(path, mimetype="application/pdf", as_attachment=True, download_name=filename)
-    else:
-        response = Response(data, mimetype="application/pdf")
-        response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return filestore.attachment(path, "application/pdf", filename)
+    response = Response(data, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -344,13 +344,6 @@ def show_field_error(form, field: str | None, message: str) -> None:
         target.errors = list(target.errors) + [message]
 
 
-def send_upload(path, content_type: str, filename: str) -> Response:
-    """A tenant's or staff's uploaded file, as an attachment (never rendered by the browser), never cached."""
-    response = send_file(path, mimetype=content_type, as_attachment=True, download_name=filename)
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 class TenantRequestsView(BaseView):
     route_base = "/demandes"
     default_view = "index"
@@ -461,7 +454,7 @@ class TenantRequestsView(BaseView):
         path = uploads.path_of(attachment)
         if path is None:
             abort(404)
-        return send_upload(path, attachment.content_type, attachment.original_filename)
+        return filestore.attachment(path, attachment.content_type, attachment.original_filename)
 
 
 class CertificateCheckView(BaseView):
