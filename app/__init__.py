@@ -10,7 +10,8 @@ from flask_appbuilder import AppBuilder
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.routing import IntegerConverter
 
-from app import roles
+from app import errors, roles
+from app.errors import PortalFlask
 from config import BaseConfig, load_config
 
 log = logging.getLogger(__name__)
@@ -29,42 +30,11 @@ class RowIdConverter(IntegerConverter):
         super().__init__(url_map, *args, **kwargs)
 
 
-# Inline, so that the error pages need no template of their own; its strings come translated from error_page().
-ERROR_PAGE = """{% extends "appbuilder/base.html" %}
-{% block page_title %}{{ title }} - {{ appbuilder.app_name }}{% endblock %}
-{% block content %}
-<div class="account-box">
-  <h1>{{ title }}</h1>
-  <p class="lead">{{ message }}</p>
-  <p><a href="{{ url_for('HomeIndexView.index') }}">{{ home }}</a></p>
-</div>
-{% endblock %}"""
-
-
-def error_page(error):
-    """400, 403 and 404 answered in the portal's layout, in the user's language."""
-    from flask import current_app, g, render_template_string
-    from flask_babel import gettext as _
-    from flask_login import current_user
-
-    titles = {400: (_("Requête non valide"), _("Le formulaire ou le lien utilisé n'est pas valide (il a "
-                                                "peut-être expiré). Revenez à la page précédente, rechargez-la et "
-                                                "réessayez.")),
-              403: (_("Accès refusé"), _("Vous n'avez pas accès à cette page.")),
-              404: (_("Page introuvable"), _("Cette page n'existe pas ou n'est plus disponible."))}
-    title, message = titles[error.code]
-    appbuilder = current_app.appbuilder
-    g.setdefault("user", current_user)  # the menu needs it; a refusal by CSRFProtect comes before FAB sets it
-    return render_template_string(ERROR_PAGE, title=title, message=message, home=_("Retour à l'accueil"),
-                                  appbuilder=appbuilder, base_template=appbuilder.base_template), error.code
-
-
 def create_app(config: BaseConfig | None = None, **overrides) -> Flask:
     config = config if config is not None else load_config()
-    app = Flask(__name__, instance_path=str(config.INSTANCE_DIR), instance_relative_config=False)
+    app = PortalFlask(__name__, instance_path=str(config.INSTANCE_DIR), instance_relative_config=False)
     app.url_map.converters["int"] = RowIdConverter  # before any route is added
-    for code in (400, 403, 404):
-        app.register_error_handler(code, error_page)
+    errors.init_app(app)
     app.config.from_object(config)
     app.config.update(overrides)
     from app.services.sepa import creditor_id_problem

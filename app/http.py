@@ -83,13 +83,6 @@ def add_security_headers(response):
     return response
 
 
-def too_many_requests(error):
-    from flask import render_template
-
-    appbuilder = current_app.appbuilder
-    return render_template("errors_429.html", appbuilder=appbuilder, base_template=appbuilder.base_template), 429
-
-
 # --- no secret in a log line -----------------------------------------------------------------------------------
 
 REDACTED = "[redacted]"
@@ -243,7 +236,6 @@ def refuse_unknown_actions():
 def init_app(app: Flask) -> None:
     install_log_redaction(app)
     app.before_request(refuse_unknown_actions)
-    app.register_error_handler(429, too_many_requests)
     app.register_blueprint(health_bp)
     app.context_processor(lambda: {"csp_nonce": csp_nonce, "get_locale": get_locale})
     app.after_request(add_security_headers)
