@@ -53,6 +53,7 @@ def create_app(config: BaseConfig | None = None, **overrides) -> Flask:
     app.config["INSTANCE_DIR"].mkdir(parents=True, exist_ok=True)
 
     from app.extensions import db, migrate
+    from app.services import household_search  # noqa: F401  (its session hook keeps the search terms up to date)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)

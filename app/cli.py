@@ -138,6 +138,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(import_bank_file_command)
     app.cli.add_command(export_accounting_command)
     app.cli.add_command(rotate_encryption_key_command)
+    app.cli.add_command(reindex_households_command)
 
 
 @click.command("export-accounting")
@@ -190,6 +191,17 @@ def export_accounting_command(start: str, end: str, output: str | None):
         os.replace(stream.name, target)
     click.echo(f"{count} movements from {first} to {last} exported in {time.perf_counter() - started:.2f} s.",
                err=True)
+
+
+@click.command("reindex-households")
+@click.option("--batch-size", default=2000, show_default=True, type=click.IntRange(1, 100_000),
+              help="Households rewritten and committed at a time.")
+@with_appcontext
+def reindex_households_command(batch_size: int):
+    """Rebuild the staff search terms of every household (after an import that bypassed the portal, or a repair)."""
+    from app.services.household_search import reindex_all
+
+    click.echo(f"Search terms rebuilt for {reindex_all(batch_size)} households.")
 
 
 @click.command("rotate-encryption-key")

@@ -1043,6 +1043,24 @@ class AccountToken(TimestampMixin, Model):
     user: Mapped[User] = relationship()
 
 
+class HouseholdSearchTerm(Model):
+    """What staff may type to find a household (app.services.household_search): client number, lease numbers,
+    names of the signatory and occupants, e-mail addresses, phone digits, streets, each normalised (no accents,
+    lower case). Found by prefix with a range on the (term) index: an index range scan, not a table scan.
+    Kept up to date by the session hook of that module; `flask reindex-households` rebuilds it."""
+
+    __tablename__ = "household_search_term"
+    __table_args__ = (
+        sa.Index("ix_household_search_term_term", "term", "household_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(sa.ForeignKey("household.id", ondelete="CASCADE"), index=True,
+                                              nullable=False)
+    # byte order on PostgreSQL too, so `term >= q AND term < q || '\x7f'` is exactly "starts with q"
+    term: Mapped[str] = mapped_column(sa.String(120).with_variant(sa.String(120, collation="C"), "postgresql"),
+                                      nullable=False)
+
+
 class Throttle(Model):
     """Failed attempts per key (an account's email, a client number), shared by every web process."""
 

@@ -6,7 +6,7 @@ from flask import current_app
 from flask_appbuilder import AppBuilder
 from flask_babel import lazy_gettext as _l
 
-from app.staff import accounting, debits, desk
+from app.staff import accounting, debits, desk, search
 from app.staff import views as staff
 from app.tenant.account_views import AccountView
 from app.tenant.pages import (
@@ -64,6 +64,7 @@ def register_views(appbuilder: AppBuilder) -> None:
                             category_label=STAFF_CATEGORIES[category])
     appbuilder.add_view_no_menu(staff.StaffRequestEventView)
     appbuilder.add_view_no_menu(desk.StaffRequestDeskView)
+    appbuilder.add_view_no_menu(search.StaffSearchView)
     appbuilder.add_view_no_menu(desk.StaffInsuranceDeskView)
     appbuilder.add_view_no_menu(desk.StaffMandateDeskView)
 

@@ -68,3 +68,16 @@ def test_existing_direct_debits_keep_working_after_the_money_trail_migration(app
         assert collection.batch.debit_day == future.day
         assert db.session.scalar(sa.select(LedgerEntry).where(
             LedgerEntry.external_ref == f"sdd:{collection_id}")) is None
+
+
+def test_the_search_migration_fills_the_terms_of_existing_households(app, demo):
+    """Households that exist before the search revision are found after it, with the terms the portal writes."""
+    from app.models import HouseholdSearchTerm
+
+    with app.app_context():
+        written = set(db.session.execute(sa.select(HouseholdSearchTerm.household_id, HouseholdSearchTerm.term)))
+        db.session.remove()
+        downgrade(revision="e3c1a7a2d003")
+        upgrade()
+        filled = set(db.session.execute(sa.select(HouseholdSearchTerm.household_id, HouseholdSearchTerm.term)))
+    assert filled == written and len({household for household, _ in filled}) == 8

@@ -21,6 +21,7 @@ from schwifty import IBAN
 
 from app import roles
 from app.extensions import db
+from app.services import household_search
 from app.models import (
     Agency, AuthorSide, ChargeStatement, ChargeStatementLine, Civility, Direction, DirectDebitMandate, Document, DocumentKind, EntryKind, EventKind,
     Household, InsuranceCertificate, Lease, LedgerEntry, MandateStatus, Occupant, OccupantRelation, PaymentStatus,
@@ -249,6 +250,7 @@ def _insert_households(indexes: list[int], residences: dict[int, Residence], age
                 DirectDebitMandate.reference.in_(references))))
     _insert_requests(builder)
     _insert_statements(builder)
+    household_search.reindex(household_ids)  # bulk inserts pass by the ORM's hook
 
 
 def _insert_statements(builder: DemoBuilder) -> None:
