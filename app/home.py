@@ -25,7 +25,7 @@ class HomeIndexView(IndexView):
         if not current_user.is_authenticated:
             return redirect(self.appbuilder.get_url_for_login)
         if is_staff():
-            return redirect(url_for("StaffHouseholdView.list"))
+            return redirect(url_for("StaffHomeView.index"))
         household = current_household()
         if household is None:  # an account left without a household (closed lease): signed out
             logout_user()

@@ -6,7 +6,7 @@ from flask import current_app
 from flask_appbuilder import AppBuilder
 from flask_babel import lazy_gettext as _l
 
-from app.staff import accounting, debits, desk, search
+from app.staff import accounting, debits, desk, home, search
 from app.staff import views as staff
 from app.tenant.account_views import AccountView
 from app.tenant.pages import (
@@ -59,6 +59,7 @@ STAFF_CATEGORIES = {
 
 
 def register_views(appbuilder: AppBuilder) -> None:
+    appbuilder.add_view(home.StaffHomeView, "StaffHome", label=_l("Files de travail"), icon="fa-tasks")
     for view, name, label, icon, category in STAFF_MENU:
         appbuilder.add_view(view, name, label=label, icon=icon, category=category,
                             category_label=STAFF_CATEGORIES[category])

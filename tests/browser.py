@@ -74,5 +74,5 @@ def staff_page(browser, server):
     page.get_by_label("Identifiant (adresse e-mail)").fill("gestionnaire@example.org")
     page.get_by_label("Mot de passe").fill(PASSWORD)
     page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_url("**/staffhouseholdview/list/**")
+    page.wait_for_url("**/agence/")
     return page

@@ -265,8 +265,8 @@ def test_route_matrix(app, client_for, job_run, role):
 @pytest.mark.parametrize("role, target", [
     ("anonymous", "/login/"),
     ("tenant", None),
-    ("staff", "/staffhouseholdview/list/"),
-    ("admin", "/staffhouseholdview/list/"),
+    ("staff", "/agence/"),
+    ("admin", "/agence/"),
 ])
 def test_home_sends_each_role_where_it_works(client_for, role, target):
     response = client_for(ROLES[role]).get("/")

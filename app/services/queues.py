@@ -1,0 +1,131 @@
+"""The staff work queues and their promises: what waits, for how long, and what is past its promise, per agency.
+
+A queue is oldest first; a row is late once it has waited longer than its promise:
+- insurance certificates to validate: 48 hours (`insurance.REVIEW_TARGET`, the promise made to tenants);
+- mandates to activate (signed mandate expected, then activation): 5 working days;
+- open requests: the handling time of their category shown to tenants (`requests.handling_days`), in working days;
+- card payments to review: 2 working days;
+- direct-debit rejects (the household is marked with a payment incident): 5 working days to contact the tenant.
+
+Working days are French ones (weekends and public holidays, `holidays.France`). Each count is one grouped query per
+queue (a handful in all), whatever the number of households.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+
+import holidays
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from app.extensions import db
+from app.models import (
+    Agency, CollectionStatus, DirectDebitCollection, DirectDebitMandate, Household, InsuranceCertificate,
+    MandateStatus, PaymentStatus, PaymentTransaction, RequestCategory, ReviewStatus, TenantRequest,
+)
+from app.services import insurance, requests
+
+MANDATE_DAYS = 5
+PAYMENT_REVIEW_DAYS = 2
+REJECT_DAYS = 5
+
+
+def working_days_before(moment: datetime, days: int) -> datetime:
+    """The same time of day `days` French working days before `moment`."""
+    day, closed = moment.date(), holidays.France(years=range(moment.year - 1, moment.year + 1))
+    while days > 0:
+        day -= timedelta(days=1)
+        if day.weekday() < 5 and day not in closed:
+            days -= 1
+    return datetime.combine(day, moment.timetz())
+
+
+@dataclass
+class QueueCounts:
+    key: str
+    label: str
+    endpoint: str
+    promise: str
+    total: int = 0
+    late: int = 0
+    oldest: datetime | None = None
+    by_agency: dict[int, tuple[int, int]] = field(default_factory=dict)  # agency id -> (count, late)
+
+
+def _count(queue: QueueCounts, query) -> QueueCounts:
+    """`query` selects (agency id, count, late, oldest) grouped by agency."""
+    for agency_id, count, late, oldest in db.session.execute(query):
+        queue.by_agency[agency_id] = (count, int(late or 0))
+        queue.total += count
+        queue.late += int(late or 0)
+        if isinstance(oldest, date) and not isinstance(oldest, datetime):
+            oldest = datetime.combine(oldest, time(), tzinfo=timezone.utc)
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=timezone.utc)  # SQLite hands back naive UTC values
+        if oldest is not None and (queue.oldest is None or oldest < queue.oldest):
+            queue.oldest = oldest
+    return queue
+
+
+def _late(condition) -> sa.ColumnElement:
+    return sa.func.sum(sa.case((condition, 1), else_=0))
+
+
+def overview(now: datetime, agency_ids: list[int] | None = None) -> tuple[list[QueueCounts], list[Agency]]:
+    """Every queue with its counts (per agency, total, late, oldest); `agency_ids` limits them to these agencies."""
+    scope = (lambda column: column.in_(agency_ids)) if agency_ids is not None else (lambda column: sa.true())
+    queues = []
+
+    cutoff = now - insurance.REVIEW_TARGET
+    queues.append(_count(QueueCounts("insurance", _l("Attestations d'assurance à valider"),
+                                     "StaffInsuranceQueueView.list", _l("48 heures")),
+        sa.select(Household.agency_id, sa.func.count(), _late(InsuranceCertificate.created_at < cutoff),
+                  sa.func.min(InsuranceCertificate.created_at))
+        .join(Household, Household.id == InsuranceCertificate.household_id)
+        .where(InsuranceCertificate.status == ReviewStatus.PENDING, scope(Household.agency_id))
+        .group_by(Household.agency_id)))
+
+    cutoff = working_days_before(now, MANDATE_DAYS)
+    queues.append(_count(QueueCounts("mandates", _l("Mandats à activer"), "StaffMandateQueueView.list",
+                                     _l("%(days)s jours ouvrés", days=MANDATE_DAYS)),
+        sa.select(Household.agency_id, sa.func.count(), _late(DirectDebitMandate.created_at < cutoff),
+                  sa.func.min(DirectDebitMandate.created_at))
+        .join(Household, Household.id == DirectDebitMandate.household_id)
+        .where(DirectDebitMandate.status == MandateStatus.PENDING_SIGNATURE, scope(Household.agency_id))
+        .group_by(Household.agency_id)))
+
+    late_request = sa.or_(*(sa.and_(TenantRequest.category == category,
+                                    TenantRequest.created_at < working_days_before(now,
+                                                                                   requests.handling_days(category)))
+                            for category in RequestCategory))
+    queues.append(_count(QueueCounts("requests", _l("Demandes en cours"), "StaffRequestView.list",
+                                     _l("le délai de la catégorie (2 à 15 jours ouvrés)")),
+        sa.select(TenantRequest.agency_id, sa.func.count(), _late(late_request), sa.func.min(TenantRequest.created_at))
+        .where(TenantRequest.status.in_(requests.OPEN_STATUSES), scope(TenantRequest.agency_id))
+        .group_by(TenantRequest.agency_id)))
+
+    cutoff = working_days_before(now, PAYMENT_REVIEW_DAYS)
+    queues.append(_count(QueueCounts("payments", _l("Paiements par carte à vérifier"),
+                                     "StaffPaymentReviewView.list",
+                                     _l("%(days)s jours ouvrés", days=PAYMENT_REVIEW_DAYS)),
+        sa.select(Household.agency_id, sa.func.count(), _late(PaymentTransaction.created_at < cutoff),
+                  sa.func.min(PaymentTransaction.created_at))
+        .join(Household, Household.id == PaymentTransaction.household_id)
+        .where(PaymentTransaction.status == PaymentStatus.REVIEW, scope(Household.agency_id))
+        .group_by(Household.agency_id)))
+
+    cutoff = working_days_before(now, REJECT_DAYS).date()
+    queues.append(_count(QueueCounts("rejects", _l("Prélèvements rejetés à traiter"),
+                                     "StaffDirectDebitCollectionView.list",
+                                     _l("%(days)s jours ouvrés", days=REJECT_DAYS)),
+        sa.select(Household.agency_id, sa.func.count(), _late(DirectDebitCollection.rejected_on < cutoff),
+                  sa.func.min(DirectDebitCollection.rejected_on))
+        .join(Household, Household.id == DirectDebitCollection.household_id)
+        .where(DirectDebitCollection.status == CollectionStatus.REJECTED, Household.payment_incident.is_(True),
+               scope(Household.agency_id))
+        .group_by(Household.agency_id)))
+
+    agencies = db.session.scalars(sa.select(Agency).where(scope(Agency.id)).order_by(Agency.name)).all()
+    return queues, agencies
