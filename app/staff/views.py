@@ -6,21 +6,28 @@ typed by its client number, a unit by its reference, a lease by its number.
 
 from __future__ import annotations
 
+import csv
+import io
+import logging
 import re
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
+from typing import Callable
 
-from flask import abort, flash, redirect, request, url_for
+from flask import Response, abort, flash, g, redirect, request, stream_with_context, url_for
 from markupsafe import Markup
 from flask_appbuilder import BaseView, ModelView, expose, has_access
+from flask_appbuilder.exceptions import FABException
 from flask_appbuilder.hooks import before_request
 from flask_appbuilder.models.filters import BaseFilter, FilterRelation
 from flask_appbuilder.models.sqla.filters import FilterEqual
 from flask_appbuilder.actions import action
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.urltools import get_filter_args, get_order_args
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
-from flask_babel import lazy_gettext as _l
+from flask_babel import format_decimal, get_timezone, lazy_gettext as _l
+from text_unidecode import unidecode
 from wtforms import StringField
 from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional as OptionalValidator
 
@@ -45,6 +52,10 @@ MAX_PAGE_SIZE = 100  # the most Flask-AppBuilder's page-size menu offers
 MAX_PAGE = 1_000_000
 _NUMBER_RE = re.compile(r"[0-9]{1,19}")  # then compared with a bound: int() of a huge string is slow
 _FILTER_ARG_RE = re.compile(r"_flt_([0-9])_(.*)")  # Flask-AppBuilder's own pattern
+EXPORT_MAX_ROWS = 50_000  # a CSV export past this asks for a narrower search
+EXPORT_CHUNK_ROWS = 1000  # rows fetched, and sent, at a time
+
+log = logging.getLogger(__name__)
 
 LABELS = {
     "agency": _l("Agence"), "code": _l("Code"), "name": _l("Nom"), "street": _l("Adresse"),
@@ -188,17 +199,26 @@ class CheckedArgumentsMixin:
 
 
 class StaffModelView(CheckedArgumentsMixin, ModelView):
-    """Base of the staff screens: French labels, Babel-formatted amounts and dates, translated enum selects."""
+    """Base of the staff screens: French labels, translated enum selects, values that read like French on lists and
+    show pages (typed from the columns, see `column_formatter`), and a CSV export of any filtered list."""
 
     page_size = 25
     label_columns = LABELS
     # No staff screen has file columns: Flask-AppBuilder's unscoped download route has no use here.
     exclude_route_methods = {"download"}
+    list_template = "staff/list.html"  # Flask-AppBuilder's list with the « Exporter (CSV) » link
+    # The export reads what the list reads: whoever may list a screen may export it (same permission, can_list).
+    method_permission_name = {"export": "list"}
+    # The type of a shown property (or of any column named here), as a SQLAlchemy type: {"balance": MONEY}.
+    column_types: dict[str, sa.types.TypeEngine] = {}
+    # List columns left out of the CSV export (links to other pages).
+    export_exclude_columns: tuple[str, ...] = ()
+    export_max_rows = EXPORT_MAX_ROWS
 
     def _init_properties(self):
         self.label_columns = dict(LABELS, **(self.label_columns or {}))
         super()._init_properties()
-        self.datamodel.eager = tuple(c for c in self.list_columns if self.datamodel.is_relation_many_to_one(c))
+        self.datamodel.eager = tuple(sorted(set(self.datamodel.eager) | set(self._many_to_one_roots())))
         if "household" in self.search_columns:
             self.search_form_extra_fields = dict(self.search_form_extra_fields or {},
                                                  household=StringField(LABELS["client_number"]))
@@ -216,9 +236,6 @@ class StaffModelView(CheckedArgumentsMixin, ModelView):
                                         validators=[OptionalValidator() if column.nullable else DataRequired()])
                 self.add_form_extra_fields.setdefault(name, field)
                 self.edit_form_extra_fields.setdefault(name, field)
-                self.formatters_columns.setdefault(name, _enum_label(python_type))
-            elif python_type is bool:
-                self.formatters_columns.setdefault(name, _yes_no)
             elif python_type is int and not column.primary_key and not column.foreign_keys:
                 bound = integer_bound(column.type)
                 self.validators_columns.setdefault(name, [NumberRange(-bound, bound, message=INTEGER_RANGE)])
@@ -230,17 +247,168 @@ class StaffModelView(CheckedArgumentsMixin, ModelView):
                 self.add_form_extra_fields.setdefault(name, field)
                 self.edit_form_extra_fields.setdefault(name, field)
                 if money:
-                    self.formatters_columns.setdefault(name, formatting.money)
                     self._read_filter_values(name, parse_money)
-            elif python_type is datetime and name not in self.formatters_columns:
-                self.formatters_columns[name] = formatting.moment
-            elif python_type is date and name not in self.formatters_columns:
-                self.formatters_columns[name] = formatting.day
+        self._init_formatters()
 
     def _read_filter_values(self, name: str, read) -> None:
         for filters in (self._filters._search_filters, self._filters._all_filters):
             if name in filters:
                 filters[name] = [reading_filter(flt.__class__, read)(name, self.datamodel) for flt in filters[name]]
+
+    # --- values for people ----------------------------------------------------------------------------------------
+
+    def _init_formatters(self) -> None:
+        """A formatter for every column a list or a show page displays, from its type; the view's own win."""
+        explicit = dict(self.formatters_columns or {})  # a copy: the class attribute is shared with subclasses
+        shown = dict.fromkeys([*self.list_columns, *self.show_columns])
+        typed = {name: self.column_type(name) for name in shown}
+        self.formatters_columns = {name: _or_dash(column_formatter(typed[name])) for name in shown}
+        self.formatters_columns.update(explicit)
+        self._export_columns = [
+            (name, self.label_columns.get(name, name),
+             explicit.get(name) or column_formatter(typed[name], for_spreadsheet=True))
+            for name in self.list_columns if name not in self.export_exclude_columns
+        ]
+
+    def column_type(self, name: str) -> sa.types.TypeEngine | None:
+        """The SQLAlchemy type of a displayed column: declared in `column_types`, else the model's column, dotted
+        names (`user.last_login`) through many-to-one relations; None for a property nobody typed."""
+        if name in self.column_types:
+            return self.column_types[name]
+        *relations, leaf = name.split(".")
+        mapper = sa.inspect(self.datamodel.obj)
+        for relation in relations:
+            if relation not in mapper.relationships:
+                return None
+            mapper = mapper.relationships[relation].mapper
+        column = mapper.columns.get(leaf)
+        return None if column is None else column.type
+
+    def _many_to_one_roots(self) -> list[str]:
+        """The relations the list reads (`household`, or `user` for `user.email`): loaded with the rows."""
+        roots = dict.fromkeys(name.split(".")[0] for name in self.list_columns)
+        return [root for root in roots
+                if self.datamodel.is_relation_many_to_one(root) or self.datamodel.is_relation_one_to_one(root)]
+
+    # --- CSV export of the list -----------------------------------------------------------------------------------
+
+    @expose("/export/")
+    @has_access
+    def export(self):
+        """The rows of the current search in the list's order, every page, as a CSV file French Excel opens:
+        UTF-8 with a BOM, `;` between cells, the list's labels as headers."""
+        order_column, order_direction = get_order_args().get(self.__class__.__name__, ("", ""))
+        if not order_column and self.base_order:
+            order_column, order_direction = self.base_order
+        get_filter_args(self._filters)
+        filters = self._filters.get_joined_filters(self._base_filters)  # a copy: the stream outlives the request
+        eager = [selectinload(getattr(self.datamodel.obj, root)) for root in self._many_to_one_roots()]
+
+        def rows():
+            """Built when the stream reads it, on the stream's own session (closed at its end): the request's
+            session is closed as soon as the response starts."""
+            query = self.datamodel.session.query(self.datamodel.obj)
+            return self.datamodel.apply_all(query, filters, order_column, order_direction).options(*eager)
+
+        try:
+            count = self.datamodel.query_count(self.datamodel.session.query(self.datamodel.obj), filters)
+            rows()  # built once now: what Flask-AppBuilder refuses is a 400, not a broken download
+        except FABException:
+            abort(400)
+        if count > self.export_max_rows:
+            flash(_l("Cette recherche donne %(count)s lignes : l'export est limité à %(max)s lignes. "
+                     "Affinez la recherche puis exportez de nouveau.",
+                     count=format_decimal(count), max=format_decimal(self.export_max_rows)), "warning")
+            return redirect(_with_query_string(url_for(f"{self.endpoint}.list")))
+        log.info("CSV export of %s: %s rows for user %s", self.__class__.__name__, count, getattr(g.user, "id", None))
+        response = Response(stream_with_context(self._csv_chunks(rows)), content_type="text/csv; charset=utf-8")
+        response.headers["Content-Disposition"] = f'attachment; filename="{self._export_filename()}"'
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def _csv_chunks(self, rows: Callable):
+        names = [name for name, _, _ in self._export_columns]
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+        buffer.write(formatting.CSV_BOM)
+        writer.writerow([formatting.spreadsheet_text(str(label)) for _, label, _ in self._export_columns])
+        yield _drain(buffer)  # before any query: a response nobody reads holds no database connection
+        for count, item in enumerate(rows().yield_per(EXPORT_CHUNK_ROWS), 1):
+            values = self.datamodel.get_values_item(item, names)
+            writer.writerow([_csv_cell(value, formatter)
+                             for value, (_, _, formatter) in zip(values, self._export_columns)])
+            if count % EXPORT_CHUNK_ROWS == 0:
+                yield _drain(buffer)
+        yield _drain(buffer)
+
+    def _export_filename(self) -> str:
+        slug = re.sub(r"[^a-z0-9]+", "-", unidecode(str(self.list_title or self.__class__.__name__)).lower())
+        return f"{slug.strip('-') or 'export'}-{utcnow().astimezone(get_timezone()):%Y-%m-%d}.csv"
+
+
+def _drain(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text
+
+
+def _with_query_string(url: str) -> str:
+    query = request.query_string.decode("utf-8", "replace")
+    return f"{url}?{query}" if query else url
+
+
+def _is_empty(value) -> bool:
+    return value is None or (isinstance(value, (str, list, tuple, set)) and not value)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+
+
+def _or_dash(formatter: Callable | None) -> Callable:
+    """No value reads « — » (not `None` or an empty cell)."""
+
+    def show(value):
+        if _is_empty(value):
+            return formatting.DASH
+        return formatter(value) if formatter else value
+
+    return show
+
+
+def column_formatter(column_type, for_spreadsheet: bool = False) -> Callable | None:
+    """How a value of that SQLAlchemy type reads: a Paris-time timestamp (`25/11/2026 20:38`), a date, an amount
+    (`1 234,56 €`, or `1234,56` in a spreadsheet), another number, Oui/Non, an enum's label; None for the rest."""
+    if isinstance(column_type, sa.TypeDecorator):  # UTCDateTime, EncryptedString
+        column_type = column_type.impl
+    if isinstance(column_type, sa.Enum):
+        enum_class = column_type.enum_class
+        return _enum_label(enum_class) if enum_class and issubclass(enum_class, LabelledEnum) else None
+    if isinstance(column_type, sa.Boolean):
+        return _yes_no
+    if isinstance(column_type, sa.DateTime):  # ours are UTCDateTime; Flask-AppBuilder's are naive, local time
+        return formatting.moment if column_type.timezone else formatting.local_moment
+    if isinstance(column_type, sa.Date):
+        return formatting.day
+    if isinstance(column_type, sa.Numeric) and not isinstance(column_type, sa.Float):
+        if (column_type.precision, column_type.scale) == (MONEY.precision, MONEY.scale):
+            return formatting.plain_money if for_spreadsheet else formatting.money
+        return formatting.plain_decimal if for_spreadsheet else formatting.number
+    return None
+
+
+def _csv_cell(value, formatter: Callable | None) -> str:
+    """A number stays a number (`-1234,56`); anything else is text, made inert if a spreadsheet would run it."""
+    if _is_empty(value):
+        return ""
+    if _is_number(value) and formatter in (None, formatting.plain_money, formatting.plain_decimal):
+        return (formatter or formatting.plain_decimal)(value)
+    text = formatter(value) if formatter else value
+    if isinstance(text, Markup):
+        text = text.striptags()
+    return formatting.spreadsheet_text(str(text))
+
 
 def row_id(value) -> int:
     """A primary key named by a URL or a form: digits, at most MAX_ROW_ID; anything else is a 404."""
@@ -262,7 +430,10 @@ def _enum_label(enum_class):
     def label(value):
         if value is None or value == "":
             return ""
-        member = value if isinstance(value, enum_class) else enum_class(value)
+        try:
+            member = value if isinstance(value, enum_class) else enum_class(value)
+        except ValueError:  # not one of its values: shown as it is rather than a 500
+            return str(value)
         return str(member.label)
 
     return label
@@ -382,7 +553,7 @@ class StaffLedgerEntryView(StaffModelView):
     add_columns = ["household", "lease", "kind", "direction", "amount", "label", "entry_date", "period"]
     add_form_extra_fields = {"household": household_field(validators=[DataRequired()]),
                              "lease": lease_field(validators=[DataRequired()])}
-    formatters_columns = {"signed_amount": formatting.money}
+    column_types = {"signed_amount": MONEY}
     base_order = ("entry_date", "desc")
     base_permissions = ["can_list", "can_show", "can_add"]
 
@@ -469,6 +640,7 @@ class StaffDirectDebitBatchView(StaffModelView):
     label_columns = {"collection_date": _l("Date de prélèvement"), "count": _l("Prélèvements"),
                      "total": _l("Total"), "schema": _l("Format"), "id": _l("Fichier")}
     formatters_columns = {"id": _batch_file_link}
+    export_exclude_columns = ("id",)
     search_columns = ["collection_date", "period"]
     base_order = ("collection_date", "desc")
     base_permissions = READ_ONLY
@@ -491,6 +663,7 @@ class StaffDirectDebitCollectionView(StaffModelView):
                      "amount": _l("Montant prélevé"), "end_to_end_id": _l("Référence de bout en bout"),
                      "rejected_on": _l("Rejeté le"), "reject_reason": _l("Motif du rejet"), "id": _l("Rejet")}
     formatters_columns = {"id": _reject_link}
+    export_exclude_columns = ("id",)
     search_columns = ["household", "period", "status", "collection_date", "rejected_on"]
     base_order = ("id", "desc")
     base_permissions = READ_ONLY
@@ -510,6 +683,7 @@ class StaffBankFileImportView(StaffModelView):
                      "applied": _l("Rejets appliqués"), "to_review": _l("À vérifier"),
                      "imported_by": _l("Importé par"), "id": _l("Détail")}
     formatters_columns = {"id": _report_link}
+    export_exclude_columns = ("id",)
     search_columns = ["message_type", "message_id", "created_at"]
     base_order = ("created_at", "desc")
     base_permissions = READ_ONLY
@@ -633,7 +807,7 @@ class StaffHouseholdView(StaffModelView):
         "phone", "professional_situation", "billing_street", "billing_complement", "billing_postcode",
         "billing_city", "paperless_consent", "payment_incident",
     ]
-    formatters_columns = {"balance": formatting.money}
+    column_types = {"balance": MONEY}
     related_views = [StaffLeaseView, StaffLedgerEntryView, StaffDocumentView, StaffOccupantView, StaffInsuranceView,
                      StaffMandateView, StaffPaymentView, StaffRequestView]
     base_permissions = NO_DELETE
