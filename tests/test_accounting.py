@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
+from app.formatting import spreadsheet_text
 from app.models import (
     DirectDebitCollection, DirectDebitMandate, EntryKind, Household, Lease, LedgerEntry, PaymentTransaction, utcnow,
 )
@@ -240,7 +241,7 @@ def test_formula_like_cells_are_neutralised(app, trail):
     ("\rx", "'\rx"), ("Prélèvement", "Prélèvement"), ("351.12", "351.12"), ("", ""),
 ])
 def test_neutralise(cell, expected):
-    assert accounting.neutralise(cell) == expected
+    assert spreadsheet_text(cell) == expected
 
 
 def test_demo_payments_are_exported_with_empty_references(app, demo):

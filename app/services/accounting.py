@@ -50,6 +50,7 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import aliased
 
 from app.extensions import db
+from app.formatting import spreadsheet_text
 from app.models import (
     DirectDebitBatch, DirectDebitCollection, DirectDebitMandate, DirectDebitShare, EntryKind, Household, Lease,
     LedgerEntry, PaymentTransaction,
@@ -66,7 +67,6 @@ NATURES = {
 CARD_KINDS = (EntryKind.CARD_PAYMENT, EntryKind.CARD_REVERSAL)
 MAX_DAYS = 366
 BOM = "\ufeff"
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # app.services.payments writes "systempay:<trans_uuid>" or "systempay:<trans_uuid>:<lease id or k...>" on card credits
 # and "systempay-reversal:<uuid of the operation that undid it>:<credit id>" on their reversals.
 CARD_PREFIX = "systempay:"
@@ -200,13 +200,8 @@ def export_rows(start: date, end: date) -> Iterator[ExportRow]:
 
 # --- the CSV -------------------------------------------------------------------------------------------------------
 
-def neutralise(cell: str) -> str:
-    """A cell a spreadsheet would run as a formula, made inert with a leading quote (OWASP CSV injection)."""
-    return f"'{cell}" if cell.startswith(FORMULA_STARTS) else cell
-
-
 def csv_cells(row: ExportRow) -> list[str]:
-    return [neutralise(cell) for cell in (
+    return [spreadsheet_text(cell) for cell in (
         row.date.isoformat(), row.numero_client, row.contrat, row.nature, row.sens, f"{row.montant:.2f}",
         row.reference, row.reference_banque, row.rum, str(row.ecriture), row.libelle)]
 
