@@ -297,6 +297,24 @@ def test_insurance_submitted_validated_and_reminded(app, client_for, demo, mailb
     assert "Votre assurance habitation a expiré" in subjects
 
 
+def test_a_certificate_decided_by_a_colleague_meanwhile_is_not_decided_again(app, client_for, demo, mailbox):
+    """Two staff members open the same certificate; the second decision is refused with who decided and when, and
+    changes nothing (no second mail to the tenant)."""
+    tenant = client_for("locataire@example.org")
+    assert send_certificate(tenant).status_code == 302
+    certificate = latest_certificate(app, demo["locataire"])
+    url = f"/agence/assurances/{certificate.id}"
+    first, second = client_for("gestionnaire@example.org"), client_for("admin@example.org")
+    first_token, second_token = csrf_token(first, url), csrf_token(second, url)  # both pages open
+    assert first.post(url, data={"csrf_token": first_token, "decision": "VALIDATED"}).status_code == 302
+    mails = mailbox.deliver()
+    late = second.post(url, data={"csrf_token": second_token, "decision": "REFUSED", "reason": "Illisible"})
+    assert late.status_code == 400
+    assert "Cette attestation a déjà été traitée (Validée) par Gaston Gestionnaire" in text(late)
+    assert latest_certificate(app, demo["locataire"]).status is ReviewStatus.VALIDATED
+    assert mailbox.deliver() == 0
+
+
 def test_tenant_cannot_decide_on_its_own_certificate(app, client_for, demo):
     tenant = client_for("locataire@example.org")
     send_certificate(tenant)

@@ -244,3 +244,20 @@ def test_a_mandate_covers_the_leases_the_tenant_picks(app, client_for, demo):
     content = " ".join(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.data)).pages).split())
     assert "Stationnement" in content and "Logement" not in content.split("Contrats concernés")[1][:40]
     assert "au moins 14 jours avant" in content
+
+
+def test_a_mandate_decided_by_a_colleague_meanwhile_is_not_decided_again(app, client_for, demo):
+    """Two staff members open the same pending mandate; the second decision says a colleague decided it and
+    changes nothing."""
+    assert subscribe(client_for("retard@example.org")).status_code == 302
+    [mandate] = mandates(app, demo["retard"])
+    url = f"/agence/mandats/{mandate.id}"
+    first, second = client_for("gestionnaire@example.org"), client_for("admin@example.org")
+    first_token, second_token = csrf_token(first, url), csrf_token(second, url)
+    today = date.today().isoformat()
+    assert first.post(url, data={"csrf_token": first_token, "decision": "activate",
+                                 "signed_on": today}).status_code == 302
+    late = second.post(url, data={"csrf_token": second_token, "decision": "refuse", "reason": "RIB illisible"})
+    assert late.status_code == 400 and "un collègue l&#39;a sans doute déjà traité" in late.get_data(as_text=True)
+    [mandate] = mandates(app, demo["retard"])
+    assert mandate.status is MandateStatus.ACTIVE and mandate.decision_reason is None

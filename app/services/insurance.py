@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
-from flask_babel import gettext as _
+from flask_babel import format_datetime, gettext as _
 
 from app.extensions import db
 from app.mail import external_url, queue_mail
@@ -87,6 +87,16 @@ def decide(certificate: InsuranceCertificate, decision: ReviewStatus, reason: st
         raise InsuranceError(_("Choisissez une décision."), "decision")
     if decision is not ReviewStatus.VALIDATED and not reason.strip():
         raise InsuranceError(_("Indiquez le motif : il sera envoyé au locataire."), "reason")
+    # Only a certificate still waiting is decided: its row is read again under a lock (PostgreSQL), so a colleague
+    # who decided it meanwhile, even at the same moment, wins and this decision is refused with who and when.
+    db.session.refresh(certificate, with_for_update=True)
+    if certificate.status is not ReviewStatus.PENDING:
+        who = certificate.decided_by.get_full_name() if certificate.decided_by else _("un autre agent")
+        when = format_datetime(certificate.decided_at, "short") if certificate.decided_at else "—"
+        status = certificate.status.label
+        db.session.rollback()
+        raise InsuranceError(_("Cette attestation a déjà été traitée (%(status)s) par %(who)s le %(when)s. "
+                               "Rien n'a été changé.", status=status, who=who, when=when), "decision")
     certificate.status, certificate.decision_reason = decision, reason.strip() or None
     certificate.decided_at, certificate.decided_by_id = now, staff_id
     account = certificate.household.account

@@ -202,9 +202,18 @@ def mandate_pdf(mandate: DirectDebitMandate) -> bytes:
 
 # --- staff ---------------------------------------------------------------------------------------------------------
 
-def activate(mandate: DirectDebitMandate, signed_on: date, now: datetime) -> None:
+def _still_waiting(mandate: DirectDebitMandate) -> None:
+    """Read the mandate again under a lock (PostgreSQL): a colleague who decided it meanwhile wins."""
+    db.session.refresh(mandate, with_for_update=True)
     if mandate.status is not MandateStatus.PENDING_SIGNATURE:
-        raise SepaError(_("Ce mandat n'attend pas de signature."), "signed_on")
+        status = mandate.status.label
+        db.session.rollback()
+        raise SepaError(_("Ce mandat n'attend plus de signature (%(status)s) : un collègue l'a sans doute déjà "
+                          "traité. Rien n'a été changé.", status=status), None)
+
+
+def activate(mandate: DirectDebitMandate, signed_on: date, now: datetime) -> None:
+    _still_waiting(mandate)
     if signed_on > now.date() or signed_on < mandate.created_at.date() - timedelta(days=1):
         raise SepaError(_("La date de signature doit être entre la demande et aujourd'hui."), "signed_on")
     mandate.status, mandate.signed_on, mandate.activated_at = MandateStatus.ACTIVE, signed_on, now
@@ -218,8 +227,7 @@ def activate(mandate: DirectDebitMandate, signed_on: date, now: datetime) -> Non
 
 
 def refuse(mandate: DirectDebitMandate, reason: str, now: datetime) -> None:
-    if mandate.status is not MandateStatus.PENDING_SIGNATURE:
-        raise SepaError(_("Ce mandat n'attend pas de signature."), "reason")
+    _still_waiting(mandate)
     if not reason.strip():
         raise SepaError(_("Indiquez le motif : il sera envoyé au locataire."), "reason")
     mandate.status, mandate.decision_reason = MandateStatus.REFUSED, reason.strip()
