@@ -238,4 +238,6 @@ def init_app(app: Flask) -> None:
     app.before_request(refuse_unknown_actions)
     app.register_blueprint(health_bp)
     app.context_processor(lambda: {"csp_nonce": csp_nonce, "get_locale": get_locale})
+    # Also a global: Flask-AppBuilder renders its widgets without the request's context processors.
+    app.add_template_global(csp_nonce, "csp_nonce")
     app.after_request(add_security_headers)

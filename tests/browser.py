@@ -65,13 +65,13 @@ def serve_demo(tmp, households: int):
     wipe(application)
 
 
-def staff_page(browser, server):
-    """A page signed in as the demo staff member, on their first screen."""
+def staff_page(browser, server, email: str = "gestionnaire@example.org"):
+    """A page signed in as a demo staff member, on their first screen (the work queues)."""
     from tests.conftest import PASSWORD
 
     page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     page.goto(f"{server.url}/login/")
-    page.get_by_label("Identifiant (adresse e-mail)").fill("gestionnaire@example.org")
+    page.get_by_label("Identifiant (adresse e-mail)").fill(email)
     page.get_by_label("Mot de passe").fill(PASSWORD)
     page.get_by_role("button", name="Se connecter").click()
     page.wait_for_url("**/agence/")
