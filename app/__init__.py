@@ -54,6 +54,7 @@ def create_app(config: BaseConfig | None = None, **overrides) -> Flask:
 
     from app.extensions import db, migrate
     from app.services import household_search  # noqa: F401  (its session hook keeps the search terms up to date)
+    from app.services import audit  # noqa: F401  (its session hook records what staff change)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)

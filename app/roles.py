@@ -6,7 +6,8 @@ so the rules live here in code, reviewed like code, instead of in rows an admin 
 """
 
 ADMIN = "Admin"
-STAFF = "Staff"
+STAFF = "Staff"  # a chargé de clientèle: the households of the agencies they are attached to (StaffAgency)
+STAFF_LANDLORD = "StaffLandlord"  # headquarters staff: every agency, and the landlord-wide operations
 TENANT = "Tenant"
 PUBLIC = "Public"
 
@@ -23,7 +24,10 @@ _OWN_ACCOUNT = [
 FAB_ROLES = {
     ADMIN: [[r".*", r".*"]],
     STAFF: [[rf"{STAFF_PREFIX}.*", r".*"], *_OWN_ACCOUNT],
+    STAFF_LANDLORD: [[rf"{STAFF_PREFIX}.*", r".*"], *_OWN_ACCOUNT],
     TENANT: [[rf"{TENANT_PREFIX}.*", r".*"]],
 }
 
-STAFF_ROLES = frozenset({ADMIN, STAFF})
+STAFF_ROLES = frozenset({ADMIN, STAFF, STAFF_LANDLORD})
+# Roles that see every agency's households; a STAFF member sees those of their agencies only (app.security).
+ALL_AGENCIES_ROLES = frozenset({ADMIN, STAFF_LANDLORD})

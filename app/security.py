@@ -1,7 +1,11 @@
 """Who the current user is, and the household scope: the one place that decides which rows a user may see.
 
 - `current_household()` resolves the signed-in tenant's household (None for staff and anonymous users).
-- `HouseholdScopeFilter` scopes a query: staff unchanged, a tenant to its own rows, anyone else to nothing.
+- `staff_agency_ids()` names the agencies whose households a staff member sees (None: every agency, for
+  administrators and the landlord-wide role `StaffLandlord`); `household_condition(model)` turns it into a
+  condition on any model with a `household_id` (or on Household itself).
+- `HouseholdScopeFilter` scopes a query: staff to their agencies' rows, a tenant to its own rows, anyone else to
+  nothing. `AgencyScopeFilter` does the staff half for the staff screens.
 - `HouseholdScopedModelView` applies it to list/show/edit/delete and drops the routes Flask-AppBuilder does not
   filter (`action`, `action_post`, `download`).
 - `get_for_household(Model, id, household)` is how services fetch an object named by a request; another
@@ -15,6 +19,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 from flask import abort, g
 from flask_appbuilder import ModelView
+from flask_appbuilder.hooks import before_request
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.security.api import SecurityApi
 from flask_appbuilder.security.sqla.manager import SecurityManager
@@ -22,7 +27,7 @@ from flask_login import current_user
 
 from app import roles
 from app.extensions import db
-from app.models import Household, TenantAccount
+from app.models import Household, StaffAgency, TenantAccount
 
 T = TypeVar("T")
 
@@ -58,10 +63,40 @@ def current_household() -> Household | None:
     return household
 
 
+def staff_agency_ids(user=None) -> frozenset[int] | None:
+    """The agencies whose households the staff member sees and acts on: None for every agency (administrators and
+    `StaffLandlord`), else the agencies they are attached to (none at all: nothing). Resolved once per request."""
+    user = user if user is not None else current_user
+    if not getattr(user, "is_authenticated", False):
+        return frozenset()  # nobody signed in: no agency
+    if user_role_names(user) & roles.ALL_AGENCIES_ROLES:
+        return None
+    if user is current_user and "_staff_agencies" in g:
+        return g._staff_agencies
+    ids = frozenset(db.session.scalars(sa.select(StaffAgency.agency_id).where(StaffAgency.user_id == user.id)))
+    if user is current_user:
+        g._staff_agencies = ids
+    return ids
+
+
+def household_condition(model, agency_ids: frozenset[int] | None = ...) -> sa.ColumnElement | None:
+    """The condition that keeps the rows of `model` within the staff member's agencies (None: no limit, or not
+    household data)."""
+    agency_ids = staff_agency_ids() if agency_ids is ... else agency_ids
+    if agency_ids is None:
+        return None
+    if model is Household:
+        return Household.agency_id.in_(agency_ids)
+    if hasattr(model, "household_id"):
+        return model.household_id.in_(sa.select(Household.id).where(Household.agency_id.in_(agency_ids)))
+    return None
+
+
 def scope_to_household(query, model, household: Household | None, staff: bool):
     """Restrict a query on `model` (which has `household_id`) to what the user may see."""
     if staff:
-        return query
+        condition = household_condition(model)
+        return query if condition is None else query.filter(condition)
     if household is None:
         return query.filter(sa.false())
     return query.filter(model.household_id == household.id)
@@ -75,6 +110,42 @@ class HouseholdScopeFilter(BaseFilter):
 
     def apply(self, query, value):
         return scope_to_household(query, self.model, current_household(), is_staff())
+
+
+class AgencyScopeFilter(BaseFilter):
+    """The staff screens' base filter: a staff member of an agency sees its households' rows only."""
+
+    name = "Agency scope"
+    arg_name = "agency_scope"
+
+    def apply(self, query, value):
+        condition = household_condition(self.model)
+        return query if condition is None else query.filter(condition)
+
+
+def get_in_scope(model: type[T], object_id) -> T:
+    """Fetch `model` by id for a staff member: a row of another agency's household is a 404, like a missing one."""
+    condition = household_condition(model)
+    query = sa.select(model).where(model.id == object_id)  # type: ignore[attr-defined]
+    obj = db.session.scalar(query if condition is None else query.where(condition))
+    if obj is None:
+        abort(404)
+    return obj
+
+
+def require_all_agencies() -> None:
+    """Landlord-wide operations (bank files, accounting, jobs) are refused to a staff member of one agency."""
+    if staff_agency_ids() is not None:
+        abort(403)
+
+
+class LandlordWideMixin:
+    """For a view of landlord-wide operations (bank files, bank answers, accounting, reconciliation, jobs): a staff
+    member of one agency gets a 403 on every route."""
+
+    @before_request
+    def refuse_agency_staff(self):
+        require_all_agencies()
 
 
 class HouseholdScopedModelView(ModelView):
@@ -151,7 +222,7 @@ class PortalSecurityManager(SecurityManager):
 
     def sync_roles_and_permissions(self) -> None:
         """Create the roles and one permission row per view and menu (run after each migration)."""
-        for name in (roles.ADMIN, roles.STAFF, roles.TENANT, roles.PUBLIC):
+        for name in (roles.ADMIN, roles.STAFF, roles.STAFF_LANDLORD, roles.TENANT, roles.PUBLIC):
             self.add_role(name)
         self.appbuilder.add_permissions(update_perms=True)
         db.session.commit()

@@ -60,10 +60,14 @@ STAFF_CATEGORIES = {
 
 def register_views(appbuilder: AppBuilder) -> None:
     appbuilder.add_view(home.StaffHomeView, "StaffHome", label=_l("Files de travail"), icon="fa-tasks")
+    # Administrators only (not a Staff* view): which agencies each chargé de clientèle works for.
+    appbuilder.add_view(staff.AgencyStaffView, "AgencyStaff", label=_l("Agents des agences"), icon="fa-user-tie",
+                        category="Security")
     for view, name, label, icon, category in STAFF_MENU:
         appbuilder.add_view(view, name, label=label, icon=icon, category=category,
                             category_label=STAFF_CATEGORIES[category])
     appbuilder.add_view_no_menu(staff.StaffRequestEventView)
+    appbuilder.add_view_no_menu(staff.StaffAuditEventView)
     appbuilder.add_view_no_menu(desk.StaffRequestDeskView)
     appbuilder.add_view_no_menu(search.StaffSearchView)
     appbuilder.add_view_no_menu(desk.StaffInsuranceDeskView)

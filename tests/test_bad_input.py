@@ -630,3 +630,17 @@ def test_registration_with_an_address_in_use_answers_the_same_and_tells_its_owne
     with app.app_context():
         account = db.session.scalar(sa.select(TenantAccount).where(TenantAccount.household_id == newcomer["id"]))
         assert account.user.email == "nouveau@example.net"
+
+
+def test_a_very_long_search_url_does_not_overflow_the_session_cookie(client_for, demo):
+    """Flask-AppBuilder remembers visited pages in the session cookie: five long search URLs made it larger than
+    the 4 KB a browser keeps, which signs the person out. (Random text: the cookie is compressed.)"""
+    import secrets
+
+    client = client_for("gestionnaire@example.org")
+    for _ in range(5):
+        response = client.get(f"/staffhouseholdview/list/?_flt_0_signatory_last_name={secrets.token_hex(900)}")
+        assert response.status_code in (200, 400)
+    cookie = client.get_cookie("session") or next(c for c in client._cookies.values() if "session" in c.key)
+    assert len(cookie.value) < 4000
+    assert client.get("/staffhouseholdview/list/").status_code == 200

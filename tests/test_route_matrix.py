@@ -19,7 +19,7 @@ ROLES = {
 }
 SECURITY_VIEWS = {"UserDBModelView", "RoleModelView", "PermissionModelView", "ViewMenuModelView",
                   "PermissionViewModelView", "UserGroupModelView", "UserStatsChartView", "ResetPasswordView",
-                  "ResetMyPasswordView"}
+                  "ResetMyPasswordView", "AgencyStaffView"}
 STAFF_OWN_ACCOUNT = {"UserDBModelView.userinfo", "UserInfoEditView.this_form_get", "UserInfoEditView.this_form_post"}
 # Mutations through GET are refused by Flask-AppBuilder when CSRF is on; they are checked in test_staff.py.
 NOT_BROWSED = {"delete", "action", "download", "action_post"}
@@ -75,8 +75,11 @@ def expected(app, endpoint: str, role: str) -> str:
 
 def first_pk(app, view: str):
     """The first row the view itself would list (its base filters applied)."""
+    from flask_login import login_user
+
     instance = next((v for v in app.appbuilder.baseviews if v.__class__.__name__ == view), None)
     with app.test_request_context():
+        login_user(app.appbuilder.sm.find_user(email="admin@example.org"))  # the staff scope sees every agency
         _, items = instance.datamodel.query(instance._base_filters, page=0, page_size=1)
         pk = items[0].id if items else None
         db.session.remove()

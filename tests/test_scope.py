@@ -7,7 +7,9 @@ from werkzeug.exceptions import NotFound
 
 from app.extensions import db
 from app.models import Household, Lease, LedgerEntry, TenantAccount
-from app.security import HouseholdScopedModelView, current_household, get_for_household, scope_to_household
+from app.security import (
+    HouseholdScopedModelView, current_household, get_for_household, household_condition, scope_to_household,
+)
 from tests.conftest import login, make_app
 
 
@@ -30,8 +32,10 @@ def test_scope_filter_for_tenant_staff_and_anonymous(app, demo):
         rows = scope_to_household(query, LedgerEntry, mine, staff=False).all()
         assert rows and {row.household_id for row in rows} == {mine.id}
         assert scope_to_household(query, LedgerEntry, None, staff=False).count() == 0
-        everyone = scope_to_household(query, LedgerEntry, None, staff=True)
+        assert household_condition(LedgerEntry, None) is None  # landlord-wide staff: every household
+        everyone = query.filter(household_condition(LedgerEntry, frozenset({mine.agency_id})))
         assert {row.household_id for row in everyone} >= {demo["locataire"], demo["retard"]}
+        assert query.filter(household_condition(LedgerEntry, frozenset())).count() == 0  # an agency-less staff
 
 
 def test_current_household_resolves_the_tenant_only(app, demo):

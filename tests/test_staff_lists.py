@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import pytest
 import sqlalchemy as sa
 
 from app import formatting
@@ -208,3 +209,13 @@ def test_export_with_junk_arguments_is_a_400(client_for, demo):
                  "page_StaffHouseholdView=abc", "psize_StaffHouseholdView=-1"):
         assert client.get(f"/staffhouseholdview/export/?{args}").status_code == 400, args
     assert client.get("/staffpaymentview/export/?_flt_0_amount=1e999").status_code == 400
+
+
+@pytest.mark.parametrize("typed", ["10/05/2026 14:30", "2026-05-10 14:30", "2026-05-10T14:30"])
+def test_dates_typed_in_a_search_are_read_the_french_way(app, typed):
+    """« 10/05/2026 » is the 10th of May (dateutil read it as the 5th of October); ISO stays ISO."""
+    from app.staff.fields import read_moment
+
+    with app.test_request_context():
+        moment = read_moment(typed)
+    assert (moment.year, moment.month, moment.day, moment.hour, moment.minute) == (2026, 5, 10, 12, 30)  # UTC

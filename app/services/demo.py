@@ -26,7 +26,7 @@ from app.models import (
     Agency, AuthorSide, ChargeStatement, ChargeStatementLine, Civility, Direction, DirectDebitMandate, Document, DocumentKind, EntryKind, EventKind,
     Household, InsuranceCertificate, Lease, LedgerEntry, MandateStatus, Occupant, OccupantRelation, PaymentStatus,
     PaymentTransaction, ProfessionalSituation, RequestCategory, RequestEvent, RequestStatus, Residence,
-    ReviewStatus, TenantAccount, TenantRequest, Unit, UnitKind, mandate_lease,
+    ReviewStatus, StaffAgency, TenantAccount, TenantRequest, Unit, UnitKind, mandate_lease,
 )
 
 DEMO_PASSWORD = "Portail-2026!"
@@ -43,13 +43,15 @@ class DemoAccount:
     first_name: str
     last_name: str
     household_index: int | None = None
+    agency_code: str | None = None  # a chargé de clientèle's agency
 
 
 DEMO_ACCOUNTS = [
     DemoAccount("admin@example.org", roles.ADMIN, "Alice", "Administratrice"),
-    DemoAccount("gestionnaire@example.org", roles.STAFF, "Gaston", "Gestionnaire"),
+    DemoAccount("gestionnaire@example.org", roles.STAFF_LANDLORD, "Gaston", "Gestionnaire"),
     DemoAccount("locataire@example.org", roles.TENANT, "Léa", "Martin", household_index=0),
     DemoAccount("retard@example.org", roles.TENANT, "Karim", "Benali", household_index=1),
+    DemoAccount("agence@example.org", roles.STAFF, "Claire", "Conseillère", agency_code="AG-ORL"),
 ]
 
 AGENCIES = [
@@ -557,7 +559,8 @@ def _insert_requests(builder: DemoBuilder) -> None:
 
 
 def _ensure_demo_accounts(today: date) -> None:
-    """The four demo accounts, all with the password `Portail-2026!`; tenants linked to their household."""
+    """The demo accounts, all with the password `Portail-2026!`; tenants linked to their household, the agency's
+    chargée de clientèle to her agency."""
     sm = current_app.appbuilder.sm
     for account in DEMO_ACCOUNTS:
         user = sm.find_user(email=account.email)
@@ -567,6 +570,9 @@ def _ensure_demo_accounts(today: date) -> None:
                                password=DEMO_PASSWORD)
             if not user:
                 raise RuntimeError(f"could not create the demo account {account.email}")
+            if account.agency_code:
+                db.session.add(StaffAgency(user_id=user.id, agency_id=db.session.scalar(
+                    sa.select(Agency.id).where(Agency.code == account.agency_code))))
         if account.household_index is None:
             continue
         household = db.session.scalar(sa.select(Household).where(

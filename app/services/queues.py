@@ -73,8 +73,9 @@ def _late(condition) -> sa.ColumnElement:
     return sa.func.sum(sa.case((condition, 1), else_=0))
 
 
-def overview(now: datetime, agency_ids: list[int] | None = None) -> tuple[list[QueueCounts], list[Agency]]:
-    """Every queue with its counts (per agency, total, late, oldest); `agency_ids` limits them to these agencies."""
+def overview(now: datetime, agency_ids=None) -> tuple[list[QueueCounts], list[Agency]]:
+    """Every queue with its counts (per agency, total, late, oldest); `agency_ids` (a collection of agency ids)
+    limits them to these agencies."""
     scope = (lambda column: column.in_(agency_ids)) if agency_ids is not None else (lambda column: sa.true())
     queues = []
 

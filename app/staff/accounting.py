@@ -10,6 +10,7 @@ from wtforms import DateField
 
 from app.models import utcnow
 from app.services import accounting
+from app.security import LandlordWideMixin
 from app.tenant.pages import show_field_error
 
 FIELDS = {"start": "du", "end": "au"}  # service field -> form field
@@ -24,7 +25,7 @@ class ExportForm(FlaskForm):
                                                      days=accounting.MAX_DAYS))
 
 
-class StaffAccountingExportView(BaseView):
+class StaffAccountingExportView(LandlordWideMixin, BaseView):
     """The accountants' CSV of card payments, direct debits, reversals and rejects, by date of movement."""
 
     route_base = "/agence/export-comptable"

@@ -21,6 +21,7 @@ from app.formatting import money
 from app.models import BankFileImport, utcnow
 from app.services import direct_debits
 from app.services.sepa import DEBIT_DAYS, SepaError
+from app.security import LandlordWideMixin
 from app.tenant.pages import show_field_error
 
 
@@ -46,7 +47,7 @@ class BankFileForm(FlaskForm):
                      validators=[DataRequired(message=_l("Choisissez le fichier reçu de la banque."))])
 
 
-class StaffDebitFileView(BaseView):
+class StaffDebitFileView(LandlordWideMixin, BaseView):
     route_base = "/agence/prelevements"
     default_view = "index"
 

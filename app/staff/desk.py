@@ -21,6 +21,7 @@ from app.models import (
 )
 from app.services import direct_debits, insurance, requests, sepa, uploads
 from app.services.requests import RequestError
+from app.security import get_in_scope, require_all_agencies
 from app.tenant.pages import checked_files, show_field_error
 
 
@@ -61,10 +62,7 @@ class StaffRequestDeskView(BaseView):
     route_base = "/agence/demandes"
 
     def _request(self, request_id) -> TenantRequest:
-        item = db.session.get(TenantRequest, request_id)
-        if item is None:
-            abort(404)
-        return item
+        return get_in_scope(TenantRequest, request_id)
 
     def _page(self, item, code=200, **forms):
         """The desk of `item` answered with HTTP `code`; `forms` (reply, status, assign) are the ones just posted,
@@ -137,7 +135,10 @@ class StaffRequestDeskView(BaseView):
         from app.models import Attachment
 
         attachment = db.session.get(Attachment, attachment_id)
-        path = uploads.path_of(attachment) if attachment else None
+        if attachment is None:
+            abort(404)
+        get_in_scope(TenantRequest, attachment.event.request_id)  # another agency's: a 404
+        path = uploads.path_of(attachment)
         if path is None:
             abort(404)
         return filestore.attachment(path, attachment.content_type, attachment.original_filename)
@@ -147,10 +148,7 @@ class StaffInsuranceDeskView(BaseView):
     route_base = "/agence/assurances"
 
     def _certificate(self, certificate_id) -> InsuranceCertificate:
-        certificate = db.session.get(InsuranceCertificate, certificate_id)
-        if certificate is None:
-            abort(404)
-        return certificate
+        return get_in_scope(InsuranceCertificate, certificate_id)
 
     @expose("/<int:certificate_id>", methods=["GET", "POST"])
     @has_access
@@ -205,10 +203,7 @@ class StaffMandateDeskView(BaseView):
     route_base = "/agence/mandats"
 
     def _mandate(self, mandate_id) -> DirectDebitMandate:
-        mandate = db.session.get(DirectDebitMandate, mandate_id)
-        if mandate is None:
-            abort(404)
-        return mandate
+        return get_in_scope(DirectDebitMandate, mandate_id)
 
     @expose("/<int:mandate_id>", methods=["GET", "POST"])
     @has_access
@@ -243,6 +238,7 @@ class StaffMandateDeskView(BaseView):
     @expose("/lot/<int:batch_id>/fichier")
     @has_access
     def batch_file(self, batch_id):
+        require_all_agencies()  # a bank file holds every agency's debits
         batch = db.session.get(DirectDebitBatch, batch_id)
         path = direct_debits.batch_folder() / batch.stored_name if batch else None
         if path is None or not path.is_file():
@@ -252,9 +248,7 @@ class StaffMandateDeskView(BaseView):
     @expose("/prelevement/<int:collection_id>/rejet", methods=["GET", "POST"])
     @has_access
     def reject(self, collection_id):
-        collection = db.session.get(DirectDebitCollection, collection_id)
-        if collection is None:
-            abort(404)
+        collection = get_in_scope(DirectDebitCollection, collection_id)
         form = RejectForm()
         if form.validate_on_submit():
             try:

@@ -18,6 +18,7 @@ from wtforms import SelectField, StringField
 from wtforms.validators import StopValidation
 
 from app.extensions import db
+from app.security import household_condition
 from app.money import parse_money
 
 
@@ -62,7 +63,9 @@ class NaturalKeyField(StringField):
         self.raw_data = valuelist
         key = (valuelist[0] if valuelist else "").strip()
         column = getattr(self.model, self.key_column)
-        self.data = db.session.scalar(sa.select(self.model).where(column == key)) if key else None
+        query = sa.select(self.model).where(column == key)
+        scope = household_condition(self.model)  # another agency's household is as unknown as a missing one
+        self.data = db.session.scalar(query if scope is None else query.where(scope)) if key else None
         self._unknown_key = bool(key) and self.data is None
 
     def pre_validate(self, form):
@@ -123,7 +126,10 @@ def read_moment(value: str) -> datetime | None:
     """A date and time typed in a search form, in the portal's time zone (Europe/Paris), as UTC for the columns;
     None for what cannot be read, as Flask-AppBuilder does."""
     try:
-        moment = dateutil_parser.parse(value)
+        try:  # ISO first (`2026-05-10 14:30`), then the French order (`10/05/2026 14:30` is the 10th of May)
+            moment = dateutil_parser.isoparse(value.strip())
+        except ValueError:
+            moment = dateutil_parser.parse(value, dayfirst=True)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=ZoneInfo(str(get_timezone())))
         return moment.astimezone(timezone.utc)

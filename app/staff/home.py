@@ -6,6 +6,7 @@ from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import lazy_gettext as _l
 
 from app.models import utcnow
+from app.security import staff_agency_ids
 from app.services import queues
 
 
@@ -17,6 +18,6 @@ class StaffHomeView(BaseView):
     @has_access
     def index(self):
         now = utcnow()
-        counts, agencies = queues.overview(now)
+        counts, agencies = queues.overview(now, staff_agency_ids())  # a staff member of an agency: theirs
         return self.render_template("staff/home.html", queues=counts, agencies=agencies, now=now,
                                     title=_l("Files de travail"))

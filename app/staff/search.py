@@ -6,6 +6,8 @@ from flask import redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import lazy_gettext as _l
 
+from app.models import Household
+from app.security import household_condition
 from app.services import household_search
 
 
@@ -22,7 +24,7 @@ class StaffSearchView(BaseView):
         found, error = None, None
         if text.strip():
             try:
-                found = household_search.search(text)
+                found = household_search.search(text, household_condition(Household))
             except household_search.SearchError as problem:
                 error = problem.message
             else:

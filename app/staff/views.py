@@ -10,7 +10,7 @@ import csv
 import io
 import logging
 import re
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Callable
 
@@ -23,18 +23,20 @@ from flask_appbuilder.models.filters import BaseFilter, FilterRelation
 from flask_appbuilder.models.sqla.filters import FilterEqual
 from flask_appbuilder.actions import action
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.security.sqla.models import User
 from flask_appbuilder.urltools import get_filter_args, get_order_args
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 from flask_babel import format_decimal, get_timezone, lazy_gettext as _l
 from text_unidecode import unidecode
-from wtforms import StringField
+from wtforms import BooleanField, StringField
 from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional as OptionalValidator
 
 from app import MAX_ROW_ID, formatting
+from app.security import AgencyScopeFilter, LandlordWideMixin
 from app.models import (
-    Agency, BankFileImport, DirectDebitBatch, DirectDebitCollection, DirectDebitMandate, Document, Household, InsuranceCertificate, JobRun, LabelledEnum, Lease, LedgerEntry,
-    MONEY, ZERO, MandateStatus, Occupant, PaymentStatus, ReviewStatus, PaymentTransaction, RequestEvent, Residence, TenantAccount, TenantRequest, Unit,
+    AuditEvent, Agency, BankFileImport, DirectDebitBatch, DirectDebitCollection, DirectDebitMandate, Document, Household, InsuranceCertificate, JobRun, LabelledEnum, Lease, LedgerEntry,
+    MONEY, ZERO, MandateStatus, Occupant, PaymentStatus, ReviewStatus, PaymentTransaction, RequestEvent, Residence, StaffAgency, TenantAccount, TenantRequest, Unit,
     utcnow,
 )
 from app.services.payments import payment_days
@@ -50,6 +52,7 @@ REQUIRED = _l("Ce champ est obligatoire.")
 INTEGER_RANGE = _l("Saisissez un nombre entier entre %(min)s et %(max)s.")
 MAX_PAGE_SIZE = 100  # the most Flask-AppBuilder's page-size menu offers
 MAX_PAGE = 1_000_000
+MAX_REMEMBERED_URL = 400  # five of them fit in the session cookie with the rest
 _NUMBER_RE = re.compile(r"[0-9]{1,19}")  # then compared with a bound: int() of a huge string is slow
 _FILTER_ARG_RE = re.compile(r"_flt_([0-9])_(.*)")  # Flask-AppBuilder's own pattern
 EXPORT_MAX_ROWS = 50_000  # a CSV export past this asks for a narrower search
@@ -112,7 +115,7 @@ class EagerInterface(SQLAInterface):
 class FilterClientNumber(BaseFilter):
     """Search a household's rows by its client number (a select of every household would weigh megabytes)."""
 
-    name = _l("Numéro client")
+    name = _l("Égal à")  # the condition, shown next to the « Numéro client » field
     arg_name = "client"
 
     def apply(self, query, value):
@@ -124,6 +127,13 @@ class CheckedArgumentsMixin:
     """What a Flask-AppBuilder model view takes from the URL without checking it, checked: junk is a 400 or a 404 in
     the portal's layout instead of a 500. For any ModelView whose tables have integer keys (the staff screens; FAB's
     own security screens could take it too, keeping their class names)."""
+
+    def update_redirect(self):
+        """Flask-AppBuilder keeps the last pages visited in the session cookie for its « Retour » links: a search
+        URL of thousands of characters would push the cookie past the 4 KB a browser keeps (and sign the person
+        out). Such a page is not remembered."""
+        if len(request.url) <= MAX_REMEMBERED_URL:
+            super().update_redirect()
 
     def _deserialize_pk_if_composite(self, pk):
         """Anything but an id in `/show/<pk>`, `/edit/<pk>`, ... is a 404, like a number past what the id column
@@ -217,6 +227,9 @@ class StaffModelView(CheckedArgumentsMixin, ModelView):
 
     def _init_properties(self):
         self.label_columns = dict(LABELS, **(self.label_columns or {}))
+        # Every staff screen: a staff member of an agency sees and acts on its households' rows only (list, show,
+        # edit, delete, actions and export all go through the base filters).
+        self.base_filters = [["id", AgencyScopeFilter, lambda: None], *(self.base_filters or [])]
         super()._init_properties()
         self.datamodel.eager = tuple(sorted(set(self.datamodel.eager) | set(self._many_to_one_roots())))
         if "household" in self.search_columns:
@@ -234,6 +247,10 @@ class StaffModelView(CheckedArgumentsMixin, ModelView):
             if issubclass(python_type, LabelledEnum):
                 field = EnumSelectField(python_type, self.label_columns.get(name),
                                         validators=[OptionalValidator() if column.nullable else DataRequired()])
+                self.add_form_extra_fields.setdefault(name, field)
+                self.edit_form_extra_fields.setdefault(name, field)
+            elif python_type is bool:  # Flask-AppBuilder makes a NOT NULL checkbox required: it could not be unticked
+                field = BooleanField(self.label_columns.get(name))
                 self.add_form_extra_fields.setdefault(name, field)
                 self.edit_form_extra_fields.setdefault(name, field)
             elif python_type is int and not column.primary_key and not column.foreign_keys:
@@ -470,6 +487,24 @@ def _check_lease_of_household(item) -> None:
         raise ValueError(str(_l("Ce contrat n'appartient pas à ce foyer.")))
 
 
+class AgencyStaffView(StaffModelView):
+    """Which agencies a chargé de clientèle (role `Staff`) works for. Not named `Staff*`: administrators only
+    (app.roles). A user is typed by sign-in address: a select would list every tenant."""
+
+    datamodel = EagerInterface(StaffAgency)
+    list_title = _l("Agents rattachés aux agences")
+    show_title = add_title = edit_title = _l("Rattachement à une agence")
+    list_columns = ["user", "agency"]
+    search_columns = ["agency"]
+    add_columns = edit_columns = ["user", "agency"]
+    label_columns = {"user": _l("Agent (adresse de connexion)")}
+    add_form_extra_fields = edit_form_extra_fields = {
+        "user": NaturalKeyField(User, "email", _l("Agent (adresse de connexion)"),
+                                not_found=_l("Aucun utilisateur ne se connecte avec cette adresse."),
+                                validators=[DataRequired(message=REQUIRED)]),
+    }
+
+
 class StaffAgencyView(StaffModelView):
     datamodel = EagerInterface(Agency)
     list_title = _l("Agences")
@@ -632,7 +667,7 @@ def _batch_file_link(batch_id):
                                                 _l("Fichier pain.008"))
 
 
-class StaffDirectDebitBatchView(StaffModelView):
+class StaffDirectDebitBatchView(LandlordWideMixin, StaffModelView):
     datamodel = EagerInterface(DirectDebitBatch)
     list_title = _l("Fichiers de prélèvement")
     show_title = _l("Fichier de prélèvement")
@@ -674,7 +709,7 @@ def _report_link(import_id):
         url_for("StaffDebitFileView.bank_answer_report", import_id=import_id), _l("Compte rendu"))
 
 
-class StaffBankFileImportView(StaffModelView):
+class StaffBankFileImportView(LandlordWideMixin, StaffModelView):
     datamodel = EagerInterface(BankFileImport)
     list_title = _l("Retours de la banque")
     list_columns = ["created_at", "message_type", "message_id", "filename", "applied", "to_review", "imported_by",
@@ -710,7 +745,7 @@ class StaffPaymentReviewView(StaffPaymentView):
     list_columns = ["created_at", "order_id", "household", "amount", "bank_status", "review_reason"]
 
 
-class StaffReconciliationView(BaseView):
+class StaffReconciliationView(LandlordWideMixin, BaseView):
     """Card payments confirmed by the bank, per UTC day, to match against the bank's daily remittance."""
 
     default_view = "index"
@@ -787,6 +822,61 @@ class StaffTenantAccountView(StaffModelView):
         return redirect(self.get_redirect())
 
 
+# Recorded columns whose screen label has another name (app.services.audit records `iban` masked).
+AUDIT_LABELS = {"active": LABELS["user.active"], "iban": LABELS["masked_iban"]}
+
+
+def _audit_field_label(name: str):
+    return AUDIT_LABELS.get(name) or LABELS.get(name) or LABELS.get(name.removesuffix("_id")) or name
+
+
+def _audit_value(column: sa.Column | None, value) -> str:
+    """A recorded value (enum name, ISO date, amount as text) read like the other screens show it."""
+    if _is_empty(value):
+        return formatting.DASH
+    column_type = column.type if column is not None else None
+    stored = column_type.impl if isinstance(column_type, sa.TypeDecorator) else column_type
+    try:
+        if isinstance(stored, sa.Enum) and stored.enum_class is not None:
+            value = stored.enum_class[value]
+        elif isinstance(stored, sa.DateTime):
+            value = datetime.fromisoformat(value)
+        elif isinstance(stored, sa.Date):
+            value = date.fromisoformat(value)
+        elif isinstance(stored, sa.Numeric) and not isinstance(stored, sa.Float):
+            value = Decimal(value)
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        return str(value)  # recorded before a change of type: shown as it was recorded
+    formatter = column_formatter(column_type) if column_type is not None else None
+    return str(formatter(value)) if formatter else str(value)
+
+
+def _audit_changes(rows) -> Markup:
+    """« Label : before → after », one line per changed column."""
+    lines = Markup("\n").join(
+        Markup("<li>{} : {} → {}</li>").format(_audit_field_label(name), _audit_value(column, before),
+                                              _audit_value(column, after))
+        for name, column, before, after in rows)
+    return Markup('<ul class="list-unstyled">{}</ul>').format(lines)
+
+
+class StaffAuditEventView(StaffModelView):
+    """A household's history (tab « Historique »): what staff changed, who and when, newest first
+    (app.services.audit writes it). Read-only by construction: the list is its only page, no route changes a row."""
+
+    datamodel = EagerInterface(AuditEvent)
+    list_title = _l("Historique")
+    list_columns = ["created_at", "user", "summary", "changed_columns"]
+    label_columns = {"created_at": _l("Date"), "user": _l("Agent"), "summary": _l("Action"),
+                     "changed_columns": _l("Avant → après")}
+    formatters_columns = {"changed_columns": _audit_changes}
+    search_columns = ["household", "created_at", "action", "entity_type"]
+    order_columns = ["created_at"]
+    base_order = ("created_at", "desc")
+    base_permissions = ["can_list"]
+    exclude_route_methods = {"show", "add", "edit", "delete", "action", "action_post", "download"}
+
+
 class StaffHouseholdView(StaffModelView):
     datamodel = EagerInterface(Household)
     list_title = _l("Foyers")
@@ -809,11 +899,11 @@ class StaffHouseholdView(StaffModelView):
     ]
     column_types = {"balance": MONEY}
     related_views = [StaffLeaseView, StaffLedgerEntryView, StaffDocumentView, StaffOccupantView, StaffInsuranceView,
-                     StaffMandateView, StaffPaymentView, StaffRequestView]
+                     StaffMandateView, StaffPaymentView, StaffRequestView, StaffAuditEventView]
     base_permissions = NO_DELETE
 
 
-class StaffJobRunView(StaffModelView):
+class StaffJobRunView(LandlordWideMixin, StaffModelView):
     datamodel = EagerInterface(JobRun)
     list_title = _l("Traitements planifiés")
     show_title = _l("Traitement planifié")
