@@ -28,7 +28,8 @@ def main(households: int) -> None:
         seed_demo(households, echo=lambda *_: None)
         seconds = time.perf_counter() - started
         entries = db.session.scalar(sa.select(sa.func.count(LedgerEntry.id)))
-        household_id = db.session.scalar(sa.select(Household.id).order_by(Household.id))
+        household_id, client = db.session.execute(sa.select(Household.id, Household.client_number)
+                                                  .order_by(Household.id.desc())).first()
     print(f"seed-demo --households {households}: {seconds:.1f} s, {entries} ledger entries "
           f"({entries / seconds:.0f} rows/s)")
 
@@ -37,7 +38,10 @@ def main(households: int) -> None:
         sa.event.listen(db.engine, "before_cursor_execute", lambda *args: queries.append(args[2]))
     for email, urls in (
         ("gestionnaire@example.org", ["/staffhouseholdview/list/", f"/staffhouseholdview/show/{household_id}",
-                                      "/staffledgerentryview/list/", "/staffleaseview/list/"]),
+                                      "/staffledgerentryview/list/", "/staffleaseview/list/",
+                                      # the one-box search: a common name (a list), a client number (one), a street
+                                      "/agence/recherche/?q=martin", f"/agence/recherche/?q={client}",
+                                      "/agence/recherche/?q=moulin"]),
         ("locataire@example.org", ["/"]),
     ):
         client = app.test_client()
