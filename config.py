@@ -183,6 +183,8 @@ class BaseConfig:
     PERMANENT_SESSION_LIFETIME = timedelta(minutes=env_int("SESSION_IDLE_MINUTES", 30))
     # Absolute lifetime of a sign-in, enforced on the server (app.models.UserSession) whatever requests renew.
     SESSION_MAX_LIFETIME = timedelta(hours=env_int("SESSION_MAX_HOURS", 12))
+    # Staff and administrators must turn on a second factor (TOTP) before anything else (app.staff.second_factor).
+    STAFF_SECOND_FACTOR_REQUIRED = env_bool("STAFF_SECOND_FACTOR_REQUIRED", False)
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = 3600
     MAX_CONTENT_LENGTH = 12 * 1024 * 1024

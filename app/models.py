@@ -1179,3 +1179,18 @@ class AuditEvent(Model):
         table = Model.metadata.tables.get(self.entity_type)
         return [(name, table.c.get(name) if table is not None else None, before, after)
                 for name, (before, after) in sorted((self.changes or {}).items())]
+
+
+class SecondFactor(Model):
+    """A staff or admin account's TOTP second factor (app.services.second_factor). The secret is encrypted at rest;
+    `last_step` is the last 30-second step accepted, so a code is used once."""
+
+    __tablename__ = "second_factor"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("ab_user.id", ondelete="CASCADE"), unique=True,
+                                         nullable=False)
+    secret: Mapped[str] = mapped_column(EncryptedString(200), nullable=False)
+    confirmed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    last_step: Mapped[Optional[int]] = mapped_column(sa.BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+

@@ -6,7 +6,7 @@ from flask import current_app
 from flask_appbuilder import AppBuilder
 from flask_babel import lazy_gettext as _l
 
-from app.staff import accounting, debits, desk, home, search
+from app.staff import accounting, debits, desk, home, search, second_factor
 from app.staff import views as staff
 from app.tenant.account_views import AccountView
 from app.tenant.pages import (
@@ -70,6 +70,8 @@ def register_views(appbuilder: AppBuilder) -> None:
     appbuilder.add_view_no_menu(staff.StaffAuditEventView)
     appbuilder.add_view_no_menu(desk.StaffRequestDeskView)
     appbuilder.add_view_no_menu(search.StaffSearchView)
+    appbuilder.add_view_no_menu(second_factor.StaffSecondFactorView)
+    current_app.before_request(second_factor.require_second_factor)
     appbuilder.add_view_no_menu(desk.StaffInsuranceDeskView)
     appbuilder.add_view_no_menu(desk.StaffMandateDeskView)
 

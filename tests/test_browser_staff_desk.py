@@ -103,3 +103,37 @@ def test_another_agency_s_household_is_a_404_page_of_the_portal(live):
     search(page, journey["far_client"])
     assert "Aucun foyer ne correspond" in page.locator("[role=status]").inner_text()
     page.close()
+
+
+def test_a_staff_member_turns_on_the_second_factor_then_signs_in_with_a_code(live):
+    """Last of the module: it leaves gestionnaire@example.org with a second factor."""
+    from datetime import timedelta
+
+    import pyotp
+
+    from app.models import utcnow
+    from tests.conftest import PASSWORD
+
+    _, server, browser = live
+    page = staff_page(browser, server)
+    page.locator("nav .dropdown-toggle").last.click()
+    page.get_by_role("link", name="Double authentification").click()
+    page.get_by_role("button", name="Activer la double authentification").click()
+    page.wait_for_selector(".totp-qr svg")  # the QR code, inline SVG under the CSP
+    secret = page.locator(".totp-secret").inner_text()
+    assert serious_violations(page) == []
+    page.get_by_label("Code à 6 chiffres").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Activer", exact=True).click()
+    page.wait_for_selector("text=La double authentification est active")
+    page.locator("nav .dropdown-toggle").last.click()
+    page.get_by_role("button", name="Se déconnecter").click()
+    page.wait_for_selector("text=Vous êtes déconnecté")
+    page.get_by_label("Identifiant (adresse e-mail)").fill("gestionnaire@example.org")
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url("**/login/code")
+    assert serious_violations(page) == []
+    page.get_by_label("Code à 6 chiffres").fill(pyotp.TOTP(secret).at(utcnow() + timedelta(seconds=30)))
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url("**/agence/")
+    page.close()

@@ -31,7 +31,7 @@ PUBLIC_TOKEN = {"AccountView.activate", "AccountView.reset_password", "AccountVi
 GONE = "gone"
 # The bank's protocol: POST only, no session, proven by signature (tests/test_payments.py).
 PUBLIC_POST = {"payments.systempay_ipn", "sandbox.payment_page", "sandbox.decision"}
-FOLLOW_UP = {"PortalAuthDBView.login", "PortalAuthDBView.logout", "LocaleView.index", "UtilView.back", "HomeIndexView.index"}
+FOLLOW_UP = {"PortalAuthDBView.login", "PortalAuthDBView.logout", "PortalAuthDBView.login_code", "LocaleView.index", "UtilView.back", "HomeIndexView.index"}
 
 DENIED = "denied"  # 403, or a redirect to the login page
 OK = "ok"

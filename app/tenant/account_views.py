@@ -17,8 +17,14 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from app.models import TokenPurpose, utcnow
-from app.services import accounts
-from app.tenant.forms import EmailOnlyForm, ForgotIdentifierForm, LoginForm, RegisterForm, ResetPasswordForm
+from app.security import is_staff
+from app.services import accounts, second_factor
+from app.tenant.forms import (
+    CodeForm, EmailOnlyForm, ForgotIdentifierForm, LoginForm, RegisterForm, ResetPasswordForm,
+)
+
+PENDING_KEY = "_2fa_pending"  # the staff member whose password was right, waiting for the code
+PENDING_SECONDS = 300
 
 
 def safe_next(target: str | None) -> str:
@@ -185,12 +191,40 @@ class PortalAuthDBView(AuthDBView):
                 form.form_errors.append(error.message)
             else:
                 session.clear()  # no session fixation: the signed-in session starts empty
+                if is_staff(user) and second_factor.is_on(user.id):  # the password is half of it: the code next
+                    session[PENDING_KEY] = {"user": user.id, "at": utcnow().timestamp(), "next": target}
+                    return redirect(url_for("PortalAuthDBView.login_code"))
                 # login_user opens the server-side session and copies the session version into the cookie
                 # (app.security.start_server_session), for staff and tenants alike.
                 login_user(user, remember=False)
                 return redirect(target)
         return self.render_template(self.login_template, form=form, title=_("Connexion"),
                                     appbuilder=self.appbuilder)
+
+    @expose("/login/code", methods=["GET", "POST"])
+    @no_cache
+    def login_code(self):
+        """The second step of a staff sign-in with a second factor: the 6-digit code, within 5 minutes of the
+        password."""
+        pending = session.get(PENDING_KEY)
+        if not isinstance(pending, dict) or utcnow().timestamp() - float(pending.get("at", 0)) > PENDING_SECONDS:
+            session.pop(PENDING_KEY, None)
+            flash(_("Reconnectez-vous : le code doit suivre le mot de passe de près."), "info")
+            return redirect(url_for("PortalAuthDBView.login"))
+        form = CodeForm()
+        if form.validate_on_submit():
+            try:
+                second_factor.verify(int(pending["user"]), form.code.data, utcnow())
+            except second_factor.SecondFactorError as error:
+                form.code.errors = [*form.code.errors, error.message]
+            else:
+                session.clear()
+                login_user(self.appbuilder.sm.get_user_by_id(int(pending["user"])), remember=False)
+                return redirect(safe_next(pending.get("next")))
+        return self.render_template("account/form.html", form=form, title=_("Code de vérification"),
+                                    intro=_("Ouvrez votre application d'authentification et tapez le code à 6 chiffres "
+                                            "de l'Espace locataire."), submit=_("Se connecter"),
+                                    appbuilder=self.appbuilder), 400 if form.errors else 200
 
     @expose("/logout/", methods=["GET", "POST"])
     def logout(self):

@@ -60,6 +60,12 @@ class LoginForm(FlaskForm):
     password = PasswordField(_l("Mot de passe"), validators=[_required(), Length(max=MAX_LENGTH)])
 
 
+class CodeForm(FlaskForm):
+    code = StringField(_l("Code à 6 chiffres"), validators=[_required(), Length(max=12)],
+                       description=_l("Le code affiché maintenant par votre application d'authentification."),
+                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
+
+
 class ContactForm(FlaskForm):
     phone = TelField(_l("Téléphone"), validators=[Optional(), Length(max=20)],
                      description=_l("Par exemple 06 12 34 56 78."))
