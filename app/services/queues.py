@@ -42,6 +42,61 @@ def working_days_before(moment: datetime, days: int) -> datetime:
     return datetime.combine(day, moment.timetz())
 
 
+# --- the promise of each queue: when a row joined it and the moment before which it is late ----------------------
+
+def insurance_cutoff(now: datetime) -> datetime:
+    return now - insurance.REVIEW_TARGET
+
+
+def mandate_cutoff(now: datetime) -> datetime:
+    return working_days_before(now, MANDATE_DAYS)
+
+
+def request_cutoff(now: datetime, category: RequestCategory) -> datetime:
+    return working_days_before(now, requests.handling_days(category))
+
+
+def payment_cutoff(now: datetime) -> datetime:
+    return working_days_before(now, PAYMENT_REVIEW_DAYS)
+
+
+def reject_cutoff(now: datetime) -> date:
+    return working_days_before(now, REJECT_DAYS).date()
+
+
+def waiting_since(row) -> datetime | date | None:
+    """When `row` joined its queue (a date for a direct-debit reject); None when it is in no queue (a decided
+    certificate, a closed request...)."""
+    if isinstance(row, InsuranceCertificate):
+        return row.created_at if row.status == ReviewStatus.PENDING else None
+    if isinstance(row, DirectDebitMandate):
+        return row.created_at if row.status == MandateStatus.PENDING_SIGNATURE else None
+    if isinstance(row, TenantRequest):
+        return row.created_at if row.status in requests.OPEN_STATUSES else None
+    if isinstance(row, PaymentTransaction):
+        return row.created_at if row.status == PaymentStatus.REVIEW else None
+    if isinstance(row, DirectDebitCollection):
+        waiting = row.status == CollectionStatus.REJECTED and row.household.payment_incident
+        return row.rejected_on if waiting else None
+    return None
+
+
+def is_late(row, now: datetime) -> bool:
+    """Whether `row` waits in its queue past the queue's promise: the rule `overview` counts with."""
+    since = waiting_since(row)
+    if since is None:
+        return False
+    if isinstance(row, InsuranceCertificate):
+        return since < insurance_cutoff(now)
+    if isinstance(row, DirectDebitMandate):
+        return since < mandate_cutoff(now)
+    if isinstance(row, TenantRequest):
+        return since < request_cutoff(now, row.category)
+    if isinstance(row, PaymentTransaction):
+        return since < payment_cutoff(now)
+    return since < reject_cutoff(now)  # a direct-debit reject
+
+
 @dataclass
 class QueueCounts:
     key: str
@@ -79,7 +134,7 @@ def overview(now: datetime, agency_ids=None) -> tuple[list[QueueCounts], list[Ag
     scope = (lambda column: column.in_(agency_ids)) if agency_ids is not None else (lambda column: sa.true())
     queues = []
 
-    cutoff = now - insurance.REVIEW_TARGET
+    cutoff = insurance_cutoff(now)
     queues.append(_count(QueueCounts("insurance", _l("Attestations d'assurance à valider"),
                                      "StaffInsuranceQueueView.list", _l("48 heures")),
         sa.select(Household.agency_id, sa.func.count(), _late(InsuranceCertificate.created_at < cutoff),
@@ -88,7 +143,7 @@ def overview(now: datetime, agency_ids=None) -> tuple[list[QueueCounts], list[Ag
         .where(InsuranceCertificate.status == ReviewStatus.PENDING, scope(Household.agency_id))
         .group_by(Household.agency_id)))
 
-    cutoff = working_days_before(now, MANDATE_DAYS)
+    cutoff = mandate_cutoff(now)
     queues.append(_count(QueueCounts("mandates", _l("Mandats à activer"), "StaffMandateQueueView.list",
                                      _l("%(days)s jours ouvrés", days=MANDATE_DAYS)),
         sa.select(Household.agency_id, sa.func.count(), _late(DirectDebitMandate.created_at < cutoff),
@@ -98,8 +153,7 @@ def overview(now: datetime, agency_ids=None) -> tuple[list[QueueCounts], list[Ag
         .group_by(Household.agency_id)))
 
     late_request = sa.or_(*(sa.and_(TenantRequest.category == category,
-                                    TenantRequest.created_at < working_days_before(now,
-                                                                                   requests.handling_days(category)))
+                                    TenantRequest.created_at < request_cutoff(now, category))
                             for category in RequestCategory))
     queues.append(_count(QueueCounts("requests", _l("Demandes en cours"), "StaffRequestView.list",
                                      _l("le délai de la catégorie (2 à 15 jours ouvrés)")),
@@ -107,7 +161,7 @@ def overview(now: datetime, agency_ids=None) -> tuple[list[QueueCounts], list[Ag
         .where(TenantRequest.status.in_(requests.OPEN_STATUSES), scope(TenantRequest.agency_id))
         .group_by(TenantRequest.agency_id)))
 
-    cutoff = working_days_before(now, PAYMENT_REVIEW_DAYS)
+    cutoff = payment_cutoff(now)
     queues.append(_count(QueueCounts("payments", _l("Paiements par carte à vérifier"),
                                      "StaffPaymentReviewView.list",
                                      _l("%(days)s jours ouvrés", days=PAYMENT_REVIEW_DAYS)),
@@ -117,7 +171,7 @@ def overview(now: datetime, agency_ids=None) -> tuple[list[QueueCounts], list[Ag
         .where(PaymentTransaction.status == PaymentStatus.REVIEW, scope(Household.agency_id))
         .group_by(Household.agency_id)))
 
-    cutoff = working_days_before(now, REJECT_DAYS).date()
+    cutoff = reject_cutoff(now)
     queues.append(_count(QueueCounts("rejects", _l("Prélèvements rejetés à traiter"),
                                      "StaffDirectDebitCollectionView.list",
                                      _l("%(days)s jours ouvrés", days=REJECT_DAYS)),

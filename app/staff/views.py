@@ -40,7 +40,7 @@ from app.models import (
     utcnow,
 )
 from app.services.payments import payment_days
-from app.services import accounts
+from app.services import accounts, queues
 from app.money import MoneyError, parse_money
 from app.staff.fields import (
     EnumSelectField, MoneyField, NaturalKeyField, NumberField, read_moment, reading_filter,
@@ -57,6 +57,7 @@ _NUMBER_RE = re.compile(r"[0-9]{1,19}")  # then compared with a bound: int() of 
 _FILTER_ARG_RE = re.compile(r"_flt_([0-9])_(.*)")  # Flask-AppBuilder's own pattern
 EXPORT_MAX_ROWS = 50_000  # a CSV export past this asks for a narrower search
 EXPORT_CHUNK_ROWS = 1000  # rows fetched, and sent, at a time
+WAITING = "waiting"  # a queue list's column: how long the row has waited, marked past its promise
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ LABELS = {
     "account_status": _l("Espace locataire"), "signed_amount": _l("Montant"), "user.email": _l("Identifiant"),
     "household.client_number": _l("Numéro client"), "unit.street": _l("Adresse du lot"),
     "unit.city": _l("Ville du lot"), "lease.number": _l("Numéro de contrat"),
+    WAITING: _l("En attente depuis"),
 }
 
 
@@ -110,6 +112,13 @@ class EagerInterface(SQLAInterface):
     def apply_all(self, query, *args, **kwargs):
         query = super().apply_all(query, *args, **kwargs)
         return query.options(*(selectinload(getattr(self.obj, name)) for name in self.eager))
+
+    def _get_attr_value(self, item, col):
+        # The waiting column is computed from the whole row (its status, category, dates) by its formatter: models
+        # stay free of queue rules, and list, show and CSV export all read it the same way.
+        if col == WAITING:
+            return item
+        return super()._get_attr_value(item, col)
 
 
 class FilterClientNumber(BaseFilter):
@@ -277,6 +286,8 @@ class StaffModelView(CheckedArgumentsMixin, ModelView):
     def _init_formatters(self) -> None:
         """A formatter for every column a list or a show page displays, from its type; the view's own win."""
         explicit = dict(self.formatters_columns or {})  # a copy: the class attribute is shared with subclasses
+        if WAITING in self.list_columns:
+            explicit.setdefault(WAITING, waiting_in_queue)
         shown = dict.fromkeys([*self.list_columns, *self.show_columns])
         typed = {name: self.column_type(name) for name in shown}
         self.formatters_columns = {name: _or_dash(column_formatter(typed[name])) for name in shown}
@@ -456,6 +467,31 @@ def _enum_label(enum_class):
     return label
 
 
+def waiting_in_queue(row) -> Markup | str:
+    """« 3 h », « 2 j 4 h », « 104 j »: how long `row` has waited in its queue, then « en retard » (words, not only
+    a colour) past the queue's promise; « — » for a row in no queue (a closed request...)."""
+    now = utcnow()
+    since = queues.waiting_since(row)
+    if since is None:
+        return formatting.DASH
+    text = waiting_time(since, now)
+    if queues.is_late(row, now):
+        return Markup('{} <strong class="queue-late-mark">{}</strong>').format(text, _l("en retard"))
+    return text
+
+
+def waiting_time(since: datetime | date, now: datetime) -> str:
+    """Hours under a day, days and hours under ten days, then days (a date, such as a reject's, counts days)."""
+    if not isinstance(since, datetime):
+        return str(_l("%(days)s j", days=format_decimal(max((now.date() - since).days, 0))))
+    days, hours = divmod(max(int((now - since).total_seconds() // 3600), 0), 24)
+    if not days:
+        return str(_l("%(hours)s h", hours=hours))
+    if days < 10 and hours:
+        return str(_l("%(days)s j %(hours)s h", days=days, hours=hours))
+    return str(_l("%(days)s j", days=format_decimal(days)))
+
+
 def _yes_no(value) -> str:
     return str(_l("Oui")) if value else str(_l("Non"))
 
@@ -631,8 +667,7 @@ class StaffInsuranceQueueView(StaffInsuranceView):
 
     list_title = _l("Attestations à valider (objectif : 48 heures)")
     base_filters = [["status", FilterEqual, ReviewStatus.PENDING]]
-    list_columns = ["created_at", "hours_waiting", "household", "insurer", "start_date", "end_date"]
-    label_columns = {"hours_waiting": _l("Attente (heures)")}
+    list_columns = ["created_at", WAITING, "household", "insurer", "start_date", "end_date"]
     base_order = ("created_at", "asc")
 
 
@@ -659,6 +694,7 @@ class StaffMandateQueueView(StaffMandateView):
 
     list_title = _l("Mandats en attente de signature")
     base_filters = [["status", FilterEqual, MandateStatus.PENDING_SIGNATURE]]
+    list_columns = ["created_at", WAITING, "reference", "household", "lease", "masked_iban", "debit_day"]
     base_order = ("created_at", "asc")
 
 
@@ -691,7 +727,7 @@ class StaffDirectDebitCollectionView(StaffModelView):
     list_title = _l("Prélèvements")
     show_title = _l("Prélèvement")
     list_columns = ["collection_date", "household", "mandate", "period", "notified_amount", "amount", "status",
-                    "end_to_end_id", "rejected_on", "reject_reason", "id"]
+                    "end_to_end_id", "rejected_on", WAITING, "reject_reason", "id"]
     label_columns = {"batch": _l("Fichier"), "mandate": _l("Mandat"), "sequence_type": _l("Séquence"),
                      "collection_date": _l("Date de prélèvement"), "notified_amount": _l("Montant annoncé"),
                      "status": _l("Statut"),
@@ -700,7 +736,7 @@ class StaffDirectDebitCollectionView(StaffModelView):
     formatters_columns = {"id": _reject_link}
     export_exclude_columns = ("id",)
     search_columns = ["household", "period", "status", "collection_date", "rejected_on"]
-    base_order = ("id", "desc")
+    base_order = ("rejected_on", "asc")  # the rejects queue, oldest first
     base_permissions = READ_ONLY
 
 
@@ -742,7 +778,8 @@ class StaffPaymentReviewView(StaffPaymentView):
 
     list_title = _l("Paiements à vérifier")
     base_filters = [["status", FilterEqual, PaymentStatus.REVIEW]]
-    list_columns = ["created_at", "order_id", "household", "amount", "bank_status", "review_reason"]
+    list_columns = ["created_at", WAITING, "order_id", "household", "amount", "bank_status", "review_reason"]
+    base_order = ("created_at", "asc")
 
 
 class StaffReconciliationView(LandlordWideMixin, BaseView):
@@ -781,13 +818,13 @@ class StaffRequestView(StaffModelView):
         return redirect(url_for("StaffRequestDeskView.detail", request_id=row_id(pk)))
     list_title = _l("Demandes")
     show_title = _l("Demande")
-    list_columns = ["number", "created_at", "household", "agency", "category", "status", "assigned_to"]
+    list_columns = ["number", "created_at", WAITING, "household", "agency", "category", "status", "assigned_to"]
     search_columns = ["number", "household", "status", "category", "kind", "agency", "created_at"]
     show_columns = ["number", "household", "lease", "agency", "kind", "category", "common_areas", "subject",
                     "description", "access_info", "status", "assigned_to", "created_at", "updated_at",
                     "resolved_at", "rating"]
     related_views = [StaffRequestEventView]
-    base_order = ("created_at", "desc")
+    base_order = ("created_at", "asc")  # the open requests are a queue: oldest first
     base_permissions = READ_ONLY
 
 
