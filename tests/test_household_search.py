@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Civility, Household, HouseholdSearchTerm, Lease, Occupant, OccupantRelation
+from app.models import Household, HouseholdSearchTerm, Lease, Occupant, OccupantRelation
 from app.services import household_search
 from app.services.household_search import SearchError, normalize, query_term
 
@@ -140,9 +140,14 @@ def test_several_matches_make_a_short_list(app, client_for, demo):
 
 
 def test_more_than_the_limit_says_to_narrow(app, client_for, demo, monkeypatch):
+    with app.app_context():
+        for household in db.session.scalars(sa.select(Household).limit(3)):
+            household.signatory_last_name = "Homonyme"
+        db.session.commit()
     monkeypatch.setattr(household_search, "MAX_RESULTS", 2)
-    text = client_for(STAFF).get(f"/agence/recherche/?q={demo and '45'}").get_data(as_text=True)
-    assert "Précisez la recherche" in text or "Aucun foyer" in text
+    text = client_for(STAFF).get("/agence/recherche/?q=homonyme").get_data(as_text=True)
+    assert "Plus de 2 foyers correspondent" in text and "Précisez la recherche" in text
+    assert text.count("/staffhouseholdview/show/") == 2
 
 
 @pytest.mark.parametrize("typed", ["a", "%", "_", "'", "\\", "x" * 10_000])

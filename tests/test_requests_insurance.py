@@ -307,7 +307,7 @@ def test_a_certificate_decided_by_a_colleague_meanwhile_is_not_decided_again(app
     first, second = client_for("gestionnaire@example.org"), client_for("admin@example.org")
     first_token, second_token = csrf_token(first, url), csrf_token(second, url)  # both pages open
     assert first.post(url, data={"csrf_token": first_token, "decision": "VALIDATED"}).status_code == 302
-    mails = mailbox.deliver()
+    mailbox.deliver()  # the tenant's mail about the first decision
     late = second.post(url, data={"csrf_token": second_token, "decision": "REFUSED", "reason": "Illisible"})
     assert late.status_code == 400
     assert "Cette attestation a déjà été traitée (Validée) par Gaston Gestionnaire" in text(late)
