@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 
 from flask import Flask, current_app, g, has_request_context, jsonify, render_template, request
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -62,8 +63,10 @@ def error_page(error: HTTPException):
         return _render(code, title, message, reference), code, headers
     except Exception:  # the layout itself failed (the database is down): a plain page, still without a trace
         current_app.logger.exception("the error page of a %s failed", code)
-        return (f"<!doctype html><title>{title}</title><h1>{title}</h1><p>{message}</p>"
-                + (f"<p>Référence : {reference}</p>" if reference else "")), code, headers
+        page = f"<!doctype html><title>{title}</title><h1>{title}</h1><p>{message}</p>"
+        if reference:
+            page += "<p>" + _("Référence de l'erreur :") + f" {reference}</p>"
+        return page, code, headers
 
 
 def _render(code: int, title, message: str, reference: str | None) -> str:

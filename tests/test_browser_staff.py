@@ -66,3 +66,22 @@ def test_staff_logs_out_from_the_menu(live):
     assert "/login/" in page.url
     page.close()
 
+
+
+def test_opening_the_logout_address_asks_before_logging_out(live):
+    """A GET of /logout/ (a bookmark, a link) shows the button; the person confirms with it."""
+    _, server, browser = live
+    page = browser.new_page()
+    page.goto(f"{server.url}/login/")
+    page.get_by_label("Identifiant (adresse e-mail)").fill("gestionnaire@example.org")
+    page.get_by_label("Mot de passe").fill(PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url("**/agence/")
+    page.goto(f"{server.url}/logout/")
+    assert page.locator("h1").inner_text() == "Se déconnecter"
+    assert serious_violations(page) == []
+    page.locator("main .logout-confirm button").click()
+    page.wait_for_selector("text=Vous êtes déconnecté")
+    page.goto(f"{server.url}/agence/")
+    assert "/login/" in page.url
+    page.close()

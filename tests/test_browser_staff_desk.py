@@ -105,6 +105,42 @@ def test_another_agency_s_household_is_a_404_page_of_the_portal(live):
     page.close()
 
 
+def test_a_staff_edit_shows_in_the_household_history(live):
+    application, server, browser = live
+    journey = application.config["journey"]
+    page = staff_page(browser, server, AGENT)
+    page.goto(f"{server.url}/staffhouseholdview/edit/{journey['gerard']}")
+    page.get_by_role("textbox", name="Téléphone", exact=True).fill("02 38 11 22 33")
+    page.get_by_role("button", name="Enregistrer").click()
+    page.goto(f"{server.url}/staffhouseholdview/show/{journey['gerard']}")
+    page.get_by_role("link", name="Historique").click()
+    history = page.locator(".tab-pane.active")
+    history.get_by_text("02 38 11 22 33").wait_for()
+    assert "Claire Conseillère" in history.inner_text()
+    assert serious_violations(page) == []
+    page.close()
+
+
+def test_an_administrator_attaches_a_chargee_de_clientele_to_another_agency(live):
+    """After the 404 test: once attached to Tours too, Claire sees that household."""
+    application, server, browser = live
+    journey = application.config["journey"]
+    admin = staff_page(browser, server, "admin@example.org")
+    admin.get_by_role("link", name="Sécurité").click()
+    admin.get_by_role("link", name="Agents des agences").click()
+    admin.wait_for_url("**/agencystaffview/list/**")
+    admin.goto(f"{server.url}/agencystaffview/add")
+    admin.get_by_label("Agent (adresse de connexion)").fill(AGENT)
+    admin.locator("select[name=agency]").select_option(label="Agence de Tours")
+    admin.get_by_role("button", name="Enregistrer").click()
+    admin.wait_for_url("**/agencystaffview/list/**")
+    assert "Agence de Tours" in admin.locator("table.table-bordered").inner_text()
+    admin.close()
+    page = staff_page(browser, server, AGENT)
+    assert page.goto(f"{server.url}/staffhouseholdview/show/{journey['far']}").status == 200
+    page.close()
+
+
 def test_a_staff_member_turns_on_the_second_factor_then_signs_in_with_a_code(live):
     """Last of the module: it leaves gestionnaire@example.org with a second factor."""
     from datetime import timedelta

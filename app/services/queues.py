@@ -128,59 +128,52 @@ def _late(condition) -> sa.ColumnElement:
     return sa.func.sum(sa.case((condition, 1), else_=0))
 
 
+def _by_agency(agency_column, since, late, *in_queue, join=None) -> sa.Select:
+    """(agency id, count, late, oldest) of the rows `in_queue`, grouped by agency; `join` reaches the household."""
+    query = sa.select(agency_column, sa.func.count(), _late(late), sa.func.min(since))
+    if join is not None:
+        query = query.join(Household, Household.id == join)
+    return query.where(*in_queue).group_by(agency_column)
+
+
 def overview(now: datetime, agency_ids=None) -> tuple[list[QueueCounts], list[Agency]]:
     """Every queue with its counts (per agency, total, late, oldest); `agency_ids` (a collection of agency ids)
     limits them to these agencies."""
-    scope = (lambda column: column.in_(agency_ids)) if agency_ids is not None else (lambda column: sa.true())
-    queues = []
+    def scope(column):
+        return column.in_(agency_ids) if agency_ids is not None else sa.true()
 
-    cutoff = insurance_cutoff(now)
-    queues.append(_count(QueueCounts("insurance", _l("Attestations d'assurance à valider"),
-                                     "StaffInsuranceQueueView.list", _l("48 heures")),
-        sa.select(Household.agency_id, sa.func.count(), _late(InsuranceCertificate.created_at < cutoff),
-                  sa.func.min(InsuranceCertificate.created_at))
-        .join(Household, Household.id == InsuranceCertificate.household_id)
-        .where(InsuranceCertificate.status == ReviewStatus.PENDING, scope(Household.agency_id))
-        .group_by(Household.agency_id)))
-
-    cutoff = mandate_cutoff(now)
-    queues.append(_count(QueueCounts("mandates", _l("Mandats à activer"), "StaffMandateQueueView.list",
-                                     _l("%(days)s jours ouvrés", days=MANDATE_DAYS)),
-        sa.select(Household.agency_id, sa.func.count(), _late(DirectDebitMandate.created_at < cutoff),
-                  sa.func.min(DirectDebitMandate.created_at))
-        .join(Household, Household.id == DirectDebitMandate.household_id)
-        .where(DirectDebitMandate.status == MandateStatus.PENDING_SIGNATURE, scope(Household.agency_id))
-        .group_by(Household.agency_id)))
-
+    days = _l("%(days)s jours ouvrés", days=MANDATE_DAYS)
     late_request = sa.or_(*(sa.and_(TenantRequest.category == category,
                                     TenantRequest.created_at < request_cutoff(now, category))
                             for category in RequestCategory))
-    queues.append(_count(QueueCounts("requests", _l("Demandes en cours"), "StaffRequestView.list",
-                                     _l("le délai de la catégorie (2 à 15 jours ouvrés)")),
-        sa.select(TenantRequest.agency_id, sa.func.count(), _late(late_request), sa.func.min(TenantRequest.created_at))
-        .where(TenantRequest.status.in_(requests.OPEN_STATUSES), scope(TenantRequest.agency_id))
-        .group_by(TenantRequest.agency_id)))
-
-    cutoff = payment_cutoff(now)
-    queues.append(_count(QueueCounts("payments", _l("Paiements par carte à vérifier"),
-                                     "StaffPaymentReviewView.list",
-                                     _l("%(days)s jours ouvrés", days=PAYMENT_REVIEW_DAYS)),
-        sa.select(Household.agency_id, sa.func.count(), _late(PaymentTransaction.created_at < cutoff),
-                  sa.func.min(PaymentTransaction.created_at))
-        .join(Household, Household.id == PaymentTransaction.household_id)
-        .where(PaymentTransaction.status == PaymentStatus.REVIEW, scope(Household.agency_id))
-        .group_by(Household.agency_id)))
-
-    cutoff = reject_cutoff(now)
-    queues.append(_count(QueueCounts("rejects", _l("Prélèvements rejetés à traiter"),
-                                     "StaffDirectDebitCollectionView.list",
-                                     _l("%(days)s jours ouvrés", days=REJECT_DAYS)),
-        sa.select(Household.agency_id, sa.func.count(), _late(DirectDebitCollection.rejected_on < cutoff),
-                  sa.func.min(DirectDebitCollection.rejected_on))
-        .join(Household, Household.id == DirectDebitCollection.household_id)
-        .where(DirectDebitCollection.status == CollectionStatus.REJECTED, Household.payment_incident.is_(True),
-               scope(Household.agency_id))
-        .group_by(Household.agency_id)))
-
+    queues = [
+        (QueueCounts("insurance", _l("Attestations d'assurance à valider"), "StaffInsuranceQueueView.list",
+                     _l("48 heures")),
+         _by_agency(Household.agency_id, InsuranceCertificate.created_at,
+                    InsuranceCertificate.created_at < insurance_cutoff(now),
+                    InsuranceCertificate.status == ReviewStatus.PENDING, scope(Household.agency_id),
+                    join=InsuranceCertificate.household_id)),
+        (QueueCounts("mandates", _l("Mandats à activer"), "StaffMandateQueueView.list", days),
+         _by_agency(Household.agency_id, DirectDebitMandate.created_at,
+                    DirectDebitMandate.created_at < mandate_cutoff(now),
+                    DirectDebitMandate.status == MandateStatus.PENDING_SIGNATURE, scope(Household.agency_id),
+                    join=DirectDebitMandate.household_id)),
+        (QueueCounts("requests", _l("Demandes en cours"), "StaffRequestView.list",
+                     _l("le délai de la catégorie (2 à 15 jours ouvrés)")),
+         _by_agency(TenantRequest.agency_id, TenantRequest.created_at, late_request,
+                    TenantRequest.status.in_(requests.OPEN_STATUSES), scope(TenantRequest.agency_id))),
+        (QueueCounts("payments", _l("Paiements par carte à vérifier"), "StaffPaymentReviewView.list",
+                     _l("%(days)s jours ouvrés", days=PAYMENT_REVIEW_DAYS)),
+         _by_agency(Household.agency_id, PaymentTransaction.created_at,
+                    PaymentTransaction.created_at < payment_cutoff(now),
+                    PaymentTransaction.status == PaymentStatus.REVIEW, scope(Household.agency_id),
+                    join=PaymentTransaction.household_id)),
+        (QueueCounts("rejects", _l("Prélèvements rejetés à traiter"), "StaffDirectDebitCollectionView.list",
+                     _l("%(days)s jours ouvrés", days=REJECT_DAYS)),
+         _by_agency(Household.agency_id, DirectDebitCollection.rejected_on,
+                    DirectDebitCollection.rejected_on < reject_cutoff(now),
+                    DirectDebitCollection.status == CollectionStatus.REJECTED, Household.payment_incident.is_(True),
+                    scope(Household.agency_id), join=DirectDebitCollection.household_id)),
+    ]
     agencies = db.session.scalars(sa.select(Agency).where(scope(Agency.id)).order_by(Agency.name)).all()
-    return queues, agencies
+    return [_count(queue, query) for queue, query in queues], agencies
