@@ -1,7 +1,7 @@
 /* Flask-AppBuilder's list, search and action widgets, wired from this file: the portal's Content-Security-Policy
    runs no inline script, and FAB's widgets are rendered without the request's nonce. The templates under
    app/templates/appbuilder/general/ carry data attributes instead of <script> blocks and onclick handlers.
-   Needs jQuery and Bootstrap 3 (modal, dropdown, collapse), loaded before it. */
+   Needs jQuery, Bootstrap 3 (modal, dropdown, collapse), select2 and FAB's ab.js, loaded before it. */
 (function ($) {
   "use strict";
 
@@ -230,6 +230,72 @@
   }
 
   document.querySelectorAll("form.fab-filters").forEach(setUpFilters);
+
+  // --- select2 pickers (FAB's Select2Widget and Select2ManyWidget: the roles of a user, the permissions of a role) --
+  // FAB's ab.js turns them into select2 4.0 widgets when the page is ready; this runs after it (jQuery runs ready
+  // callbacks in order). select2 hides the <select> (aria-hidden) and puts its own controls in front of it, which
+  // the <label for> of the form does not reach.
+
+  var pickerCount = 0;
+
+  /* The id of the element that names `select`: its <label>, or, for a filter's value (aria-label), a hidden copy. */
+  function pickerNameId(select) {
+    var label = select.labels && select.labels[0];
+    var text = select.getAttribute("aria-label");
+    if (!label && !text) { return null; }
+    if (!label) {
+      label = document.createElement("span");
+      label.hidden = true;  // still read through aria-labelledby
+      label.textContent = text;
+      select.parentNode.insertBefore(label, select);
+    }
+    if (!label.id) {
+      pickerCount += 1;
+      label.id = "picker-name-" + pickerCount;
+    }
+    return label.id;
+  }
+
+  function setUpPicker(select) {
+    var $select = $(select);
+    if (!$select.data("select2")) { return; }
+    if (select.multiple) {
+      // ab.js asks for allowClear: its « × » (in English, out of keyboard reach) is a <span> put inside the <ul> of
+      // the chosen items, where a list holds only items. Each item has its own « × »; Backspace takes the last off.
+      $select.select2("destroy").select2({theme: "bootstrap", allowClear: false});
+    }
+    var $container = $select.data("select2").$container;
+    // Escape on the closed search box of a multiple picker opened it (select2 takes its keyup for a search).
+    $container.find(".select2-search__field").on("keyup", function (event) {
+      if (event.key === "Escape") { event.stopPropagation(); }
+    });
+    var nameId = pickerNameId(select);
+    if (!nameId) { return; }
+    // The focusable controls: the search box of a multiple picker, the combobox of a single one. A single picker's
+    // combobox is already labelled by its chosen value: the label goes first.
+    $container.find(".select2-selection, .select2-search__field").each(function () {
+      var own = this.getAttribute("aria-labelledby");
+      this.setAttribute("aria-labelledby", own ? nameId + " " + own : nameId);
+    });
+  }
+
+  $(function () {
+    document.querySelectorAll("select.my_select2").forEach(setUpPicker);
+  });
+
+  // select2 4.0 names its list of choices with aria-owns only; an expanded combobox needs aria-controls (ARIA 1.2).
+  $(document).on("select2:open select2:close", "select", function (event) {
+    var instance = $(this).data("select2");
+    if (!instance) { return; }
+    instance.$container.find(".select2-selection[role='combobox']").each(function () {
+      var list = this.getAttribute("aria-owns");
+      if (event.type === "select2:open" && list) {
+        this.setAttribute("aria-controls", list);
+      } else {
+        this.removeAttribute("aria-controls");
+      }
+    });
+  });
 
   // --- Bootstrap's collapse puts aria-expanded on the panel itself, where ARIA does not allow it --------------------
 
