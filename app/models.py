@@ -1121,6 +1121,42 @@ class JobRun(Model):
     message: Mapped[Optional[str]] = mapped_column(sa.Text)
 
 
+class NoteKind(LabelledEnum):
+    NOTE = "note"
+    PAYMENT_PROMISE = "payment_promise"
+
+    @classmethod
+    def _labels(cls):
+        return {"NOTE": _l("Note"), "PAYMENT_PROMISE": _l("Promesse de paiement")}
+
+
+class HouseholdNote(Model):
+    """What a staff member wrote down about a household: a note (a call, a visit), or a payment promise (an amount
+    the tenant says they will pay by a date; app.services.household_file says whether it was kept). Never changed
+    or deleted (app.services.audit refuses it): a later note corrects an earlier one."""
+
+    __tablename__ = "household_note"
+    __table_args__ = (
+        sa.Index("ix_household_note_household_created", "household_id", "created_at"),
+        sa.CheckConstraint("promised_amount BETWEEN 0.01 AND 9999999999.99",
+                           name="ck_household_note_promised_amount_range"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    household_id: Mapped[int] = mapped_column(sa.ForeignKey("household.id"), nullable=False)
+    kind: Mapped[NoteKind] = mapped_column(enum_column(NoteKind), nullable=False)
+    body: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    promised_amount: Mapped[Optional[Decimal]] = mapped_column(MONEY)
+    promised_on: Mapped[Optional[date]] = mapped_column(sa.Date)
+    author_id: Mapped[Optional[int]] = mapped_column(sa.ForeignKey("ab_user.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    household: Mapped[Household] = relationship()
+    author: Mapped[Optional[User]] = relationship()
+
+    def __str__(self) -> str:
+        return self.body if len(self.body) <= 60 else self.body[:59] + "…"
+
+
 def _name_enum_constraints() -> None:
     """Name each enum column's type and CHECK constraint after its table and column (by default both are named
     after the enum class, which clashes when one table has two columns of the same enum)."""

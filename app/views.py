@@ -6,7 +6,7 @@ from flask import current_app
 from flask_appbuilder import AppBuilder
 from flask_babel import lazy_gettext as _l
 
-from app.staff import accounting, debits, desk, home, search, second_factor
+from app.staff import accounting, debits, desk, home, household, search, second_factor
 from app.staff import views as staff
 from app.tenant.account_views import AccountView
 from app.tenant.pages import (
@@ -20,6 +20,7 @@ STAFF_MENU = [
     (staff.StaffLeaseView, "StaffLeases", _l("Contrats"), "fa-file-contract", "StaffCustomers"),
     (staff.StaffOccupantView, "StaffOccupants", _l("Occupants"), "fa-user", "StaffCustomers"),
     (staff.StaffTenantAccountView, "StaffAccounts", _l("Comptes portail"), "fa-id-card", "StaffCustomers"),
+    (staff.StaffRequestQueueView, "StaffRequestQueue", _l("Demandes en cours"), "fa-inbox", "StaffFollowUp"),
     (staff.StaffRequestView, "StaffRequests", _l("Demandes"), "fa-comments", "StaffFollowUp"),
     (staff.StaffInsuranceQueueView, "StaffInsuranceQueue", _l("Attestations à valider"), "fa-check",
      "StaffFollowUp"),
@@ -34,6 +35,8 @@ STAFF_MENU = [
     (staff.StaffMandateQueueView, "StaffMandateQueue", _l("Mandats à activer"), "fa-signature", "StaffAccounting"),
     (staff.StaffMandateView, "StaffMandates", _l("Mandats de prélèvement"), "fa-university", "StaffAccounting"),
     (staff.StaffDirectDebitBatchView, "StaffDebitBatches", _l("Fichiers de prélèvement"), "fa-file-code",
+     "StaffAccounting"),
+    (staff.StaffRejectQueueView, "StaffRejectQueue", _l("Prélèvements rejetés à traiter"), "fa-exclamation-circle",
      "StaffAccounting"),
     (staff.StaffDirectDebitCollectionView, "StaffDebitCollections", _l("Prélèvements et rejets"), "fa-undo",
      "StaffAccounting"),
@@ -70,6 +73,7 @@ def register_views(appbuilder: AppBuilder) -> None:
     appbuilder.add_view_no_menu(staff.StaffAuditEventView)
     appbuilder.add_view_no_menu(desk.StaffRequestDeskView)
     appbuilder.add_view_no_menu(search.StaffSearchView)
+    appbuilder.add_view_no_menu(household.StaffHouseholdFileView)
     appbuilder.add_view_no_menu(second_factor.StaffSecondFactorView)
     current_app.before_request(second_factor.require_second_factor)
     appbuilder.add_view_no_menu(desk.StaffInsuranceDeskView)

@@ -37,7 +37,7 @@ def main(households: int) -> None:
     with app.app_context():
         sa.event.listen(db.engine, "before_cursor_execute", lambda *args: queries.append(args[2]))
     for email, urls in (
-        ("gestionnaire@example.org", ["/staffhouseholdview/list/", f"/staffhouseholdview/show/{household_id}",
+        ("gestionnaire@example.org", ["/staffhouseholdview/list/", f"/agence/foyers/{household_id}",
                                       "/staffledgerentryview/list/", "/staffleaseview/list/",
                                       # the one-box search: a common name (a list), a client number (one), a street
                                       "/agence/recherche/?q=martin", f"/agence/recherche/?q={client}",

@@ -34,8 +34,8 @@ def elsewhere(app, demo):
 def test_another_agency_s_household_is_a_404_on_every_screen(app, client_for, demo, elsewhere):
     agent = client_for(AGENT)
     mine = demo["locataire"]
-    assert agent.get(f"/staffhouseholdview/show/{mine}").status_code == 200
-    assert agent.get(f"/staffhouseholdview/show/{elsewhere['id']}").status_code == 404
+    assert agent.get(f"/agence/foyers/{mine}").status_code == 200
+    assert agent.get(f"/agence/foyers/{elsewhere['id']}").status_code == 404
     assert agent.get(f"/staffhouseholdview/edit/{elsewhere['id']}").status_code == 404
     households = agent.get("/staffhouseholdview/list/").get_data(as_text=True)
     assert elsewhere["client"] not in households
@@ -80,7 +80,7 @@ def test_landlord_wide_operations_are_refused_to_an_agency(client_for, demo):
 
 def test_landlord_wide_staff_see_every_agency(client_for, demo, elsewhere):
     headquarters = client_for("gestionnaire@example.org")
-    assert headquarters.get(f"/staffhouseholdview/show/{elsewhere['id']}").status_code == 200
+    assert headquarters.get(f"/agence/foyers/{elsewhere['id']}").status_code == 200
     assert elsewhere["client"] in headquarters.get("/staffhouseholdview/list/").get_data(as_text=True)
 
 
@@ -100,7 +100,7 @@ def test_a_staff_member_attached_to_no_agency_sees_no_household(app, client_for,
         sm.add_user("nouvel.agent@example.org", "Nouvel", "Agent", "nouvel.agent@example.org",
                     [sm.find_role(roles.STAFF)], password=PASSWORD)
     newcomer = client_for("nouvel.agent@example.org")
-    assert newcomer.get(f"/staffhouseholdview/show/{demo['locataire']}").status_code == 404
+    assert newcomer.get(f"/agence/foyers/{demo['locataire']}").status_code == 404
     with app.app_context():
         number = db.session.get(Household, demo["locataire"]).client_number
     assert number not in newcomer.get("/staffhouseholdview/list/").get_data(as_text=True)

@@ -81,13 +81,13 @@ def test_the_history_tab_of_the_household_page_lists_staff_changes_newest_first(
     staff = client_for(STAFF)
     before = edit_phone(app, staff, demo["locataire"], "01 02 03 04 05")
     edit_phone(app, staff, demo["locataire"], "01 99 99 99 99")
-    page = staff.get(f"/staffhouseholdview/show/{demo['locataire']}").get_data(as_text=True)
+    page = staff.get(f"/agence/foyers/{demo['locataire']}").get_data(as_text=True)
     assert "Historique" in page
     assert f"Téléphone : {before} → 01 02 03 04 05" in page
     assert "Téléphone : 01 02 03 04 05 → 01 99 99 99 99" in page
     assert page.index("→ 01 99 99 99 99") < page.index(f"{before} → 01 02 03 04 05")  # newest first
     assert "Gaston Gestionnaire" in page
-    other = staff.get(f"/staffhouseholdview/show/{demo['other']}").get_data(as_text=True)
+    other = staff.get(f"/agence/foyers/{demo['other']}").get_data(as_text=True)
     assert "01 99 99 99 99" not in other  # each household shows its own history
 
 
@@ -116,7 +116,7 @@ def test_disabling_a_portal_account_is_recorded_on_its_household(app, client_for
     assert (event["entity_type"], event["entity_id"], event["action"]) == ("ab_user", user_id, "account_disabled")
     assert event["changes"] == {"active": [True, False]} and event["user"] == STAFF
     assert event["summary"] == f"Compte de l'espace locataire désactivé : {email}"
-    page = staff.get(f"/staffhouseholdview/show/{demo['retard']}").get_data(as_text=True)
+    page = staff.get(f"/agence/foyers/{demo['retard']}").get_data(as_text=True)
     assert "Actif : Oui → Non" in page
 
 
@@ -137,7 +137,7 @@ def test_an_insurance_validation_at_the_desk_is_recorded(app, client_for, demo):
     assert event["changes"]["status"] == ["PENDING", "VALIDATED"]
     assert event["changes"]["decided_by_id"] == [None, staff_id(app)]
     assert event["summary"].endswith(" : En attente de validation → Validée")
-    page = staff.get(f"/staffhouseholdview/show/{demo['locataire']}").get_data(as_text=True)
+    page = staff.get(f"/agence/foyers/{demo['locataire']}").get_data(as_text=True)
     assert "Statut : En attente de validation → Validée" in page
 
 
@@ -156,7 +156,7 @@ def test_a_ledger_correction_is_recorded_with_its_amount(app, client_for, demo):
     assert event["changes"]["entry_date"] == [None, "2026-11-02"] and event["changes"]["kind"] == [None, "CHEQUE"]
     assert event["changes"]["lease_id"] == [None, demo["retard_lease"]]
     assert event["summary"] == "Ajout : écriture « Chèque reçu à l'agence »"
-    page = staff.get(f"/staffhouseholdview/show/{demo['retard']}").get_data(as_text=True)
+    page = staff.get(f"/agence/foyers/{demo['retard']}").get_data(as_text=True)
     assert "Montant : — → 50,00" in page and "Date : — → 02/11/2026" in page
 
 

@@ -65,7 +65,7 @@ def test_one_box_finds_the_household(live, kind):
              "e-mail": "GERARD.LEFEVRE@exemple.fr"}[kind]
     page = staff_page(browser, server, AGENT)
     search(page, typed)
-    page.wait_for_url(f"**/staffhouseholdview/show/{journey['gerard']}**")
+    page.wait_for_url(f"**/agence/foyers/{journey['gerard']}**")
     assert "Lefèvre" in page.locator("body").inner_text()
     page.close()
 
@@ -78,7 +78,7 @@ def test_a_street_gives_a_short_list_then_the_household(live):
     assert "foyers correspondent" in page.locator("[role=status]").inner_text()
     assert serious_violations(page) == []
     page.get_by_role("link", name=journey["client"]).click()
-    page.wait_for_url(f"**/staffhouseholdview/show/{journey['gerard']}**")
+    page.wait_for_url(f"**/agence/foyers/{journey['gerard']}**")
     page.close()
 
 
@@ -95,7 +95,7 @@ def test_another_agency_s_household_is_a_404_page_of_the_portal(live):
     application, server, browser = live
     journey = application.config["journey"]
     page = staff_page(browser, server, AGENT)
-    response = page.goto(f"{server.url}/staffhouseholdview/show/{journey['far']}")
+    response = page.goto(f"{server.url}/agence/foyers/{journey['far']}")
     assert response.status == 404
     assert page.locator("h1").inner_text() == "Page introuvable"
     page.get_by_role("link", name="Retour à l'accueil").click()
@@ -112,9 +112,10 @@ def test_a_staff_edit_shows_in_the_household_history(live):
     page.goto(f"{server.url}/staffhouseholdview/edit/{journey['gerard']}")
     page.get_by_role("textbox", name="Téléphone", exact=True).fill("02 38 11 22 33")
     page.get_by_role("button", name="Enregistrer").click()
-    page.goto(f"{server.url}/staffhouseholdview/show/{journey['gerard']}")
-    page.get_by_role("link", name="Historique").click()
-    history = page.locator(".tab-pane.active")
+    page.wait_for_load_state("load")
+    page.goto(f"{server.url}/agence/foyers/{journey['gerard']}")
+    page.get_by_role("link", name="Historique", exact=True).click()
+    history = page.locator("#history")
     history.get_by_text("02 38 11 22 33").wait_for()
     assert "Claire Conseillère" in history.inner_text()
     assert serious_violations(page) == []
@@ -137,7 +138,7 @@ def test_an_administrator_attaches_a_chargee_de_clientele_to_another_agency(live
     assert "Agence de Tours" in admin.locator("table.table-bordered").inner_text()
     admin.close()
     page = staff_page(browser, server, AGENT)
-    assert page.goto(f"{server.url}/staffhouseholdview/show/{journey['far']}").status == 200
+    assert page.goto(f"{server.url}/agence/foyers/{journey['far']}").status == 200
     page.close()
 
 

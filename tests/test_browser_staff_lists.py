@@ -218,7 +218,7 @@ def test_lists_show_pages_and_dialogs_have_no_serious_accessibility_violation(li
                                                              exact=True).click()
     assert serious_violations(page) == []
 
-    page = staff.goto(f"/staffhouseholdview/show/{household_id}")  # fieldsets and related lists
+    page = staff.goto(f"/agence/foyers/{household_id}")  # the household page, its forms folded
     assert serious_violations(page) == []
 
     page = staff.goto(f"/stafftenantaccountview/show/{account_id}")  # action buttons and their dialog

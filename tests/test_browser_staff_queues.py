@@ -28,9 +28,9 @@ ADD_FILTER = re.compile(r"^Ajouter un filt")
 QUEUES = [
     ("Attestations d'assurance à valider", "staffinsurancequeueview"),
     ("Mandats à activer", "staffmandatequeueview"),
-    ("Demandes en cours", "staffrequestview"),
+    ("Demandes en cours", "staffrequestqueueview"),
     ("Paiements par carte à vérifier", "staffpaymentreviewview"),
-    ("Prélèvements rejetés à traiter", "staffdirectdebitcollectionview"),
+    ("Prélèvements rejetés à traiter", "staffrejectqueueview"),
 ]
 
 

@@ -100,7 +100,7 @@ def tenant_document_values(app) -> dict:
         statuses = ledger.month_statuses(ledger.lease_entries([lease.id]))
         period = max(p for (lease_id, p), status in statuses.items() if status.settled)
         assert db.session.get(Household, household_id) is not None
-        return {"document_id": document_id, "lease_id": lease.id, "period": period}
+        return {"document_id": document_id, "lease_id": lease.id, "period": period, "household_id": household_id}
 
 
 def tenant_request_values(app) -> dict:
@@ -157,7 +157,7 @@ def build_url(app, rule) -> str | None:
                 row = db.session.scalar(sa.select(PaymentTransaction).where(
                     PaymentTransaction.order_id == "EL-MATRIX-000001"))
                 values.update(transaction_id=row.id, order_id=row.order_id)
-        elif argument in ("document_id", "lease_id", "period"):
+        elif argument in ("document_id", "lease_id", "period", "household_id"):
             values.update(tenant_document_values(app))
         elif argument == "token":
             values["token"] = "made-up-token-0123456789"
@@ -237,6 +237,18 @@ def job_run(app, demo):
         db.session.add(PaymentTransaction(household_id=demo["retard"], order_id="EL-MATRIX-000002",
                                           trans_id="000002", trans_day=date.today(), amount=Decimal("10.00"),
                                           ctx_mode="TEST", status=PaymentStatus.REVIEW, review_reason="matrix"))
+        db.session.commit()
+        from app.models import CollectionStatus, DirectDebitCollection, Household
+
+        # a reject still to handle (StaffRejectQueueView): a rejected debit of a household marked in incident
+        db.session.get(Household, demo["retard"]).payment_incident = True
+        db.session.add(DirectDebitCollection(
+            mandate_id=db.session.scalar(sa.select(DirectDebitMandate.id).where(
+                DirectDebitMandate.reference == "EL-MATRIX-1")),
+            household_id=demo["retard"], lease_id=demo["retard_lease"], period="2000-01", amount=Decimal("10.00"),
+            notified_amount=Decimal("10.00"), sequence_type="FRST", end_to_end_id="EL-MATRIX-REJECT",
+            collection_date=date.today(), status=CollectionStatus.REJECTED, rejected_on=date.today(),
+            reject_reason="AM04"))
         db.session.commit()
 
 

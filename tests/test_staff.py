@@ -11,7 +11,7 @@ from tests.conftest import csrf_token
 
 def test_household_page_shows_leases_ledger_and_documents(app, client_for, demo):
     client = client_for("gestionnaire@example.org")
-    page = client.get(f"/staffhouseholdview/show/{demo['locataire']}").get_data(as_text=True)
+    page = client.get(f"/agence/foyers/{demo['locataire']}").get_data(as_text=True)
     with app.app_context():
         household = db.session.get(Household, demo["locataire"])
         numbers = [lease.display_number for lease in household.leases]

@@ -104,7 +104,9 @@ def test_household_show_page_reads_like_french(app, client_for, demo):
         household = db.session.get(Household, demo["locataire"])
         household.paperless_consent, household.payment_incident, household.phone = True, False, None
         db.session.commit()
-    values = cells(client_for(STAFF).get(f"/staffhouseholdview/show/{demo['locataire']}"))
+    response = client_for(STAFF).get(f"/agence/foyers/{demo['locataire']}")
+    values = cells(response) + [TAG_RE.sub("", value).strip() for value in
+                                re.findall(r"<dd>(.*?)</dd>", response.get_data(as_text=True), re.S)]
     assert "Oui" in values and "Non" in values and DASH in values
     assert any(value.endswith("€") for value in values)  # the balance
     assert not [value for value in values if any(word in value for word in TECHNICAL)]

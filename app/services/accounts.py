@@ -31,7 +31,7 @@ from app.models import (
     AccountToken, Household, Lease, ProfessionalSituation, TenantAccount, TokenPurpose, UserSession,
     UserSessionState,
 )
-from app.services import throttle
+from app.services import audit, throttle
 from app.services.passwords import password_problems
 
 ACTIVATION_TTL = timedelta(hours=24)
@@ -518,6 +518,8 @@ def staff_resend_activation(account: TenantAccount, now: datetime) -> bool:
     if account.activated_at is not None:
         return False
     _send_activation(account.user, account.locale, now)
+    audit.record(account.household_id, audit.ACTIVATION_RESENT,
+                 _l("E-mail d'activation renvoyé à %(email)s", email=account.user.email), "tenant_account", account.id)
     db.session.commit()
     return True
 

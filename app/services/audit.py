@@ -30,14 +30,16 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.dbtypes import EncryptedString
+from app.extensions import db
 from app.models import (
-    AuditEvent, DirectDebitMandate, Document, Household, InsuranceCertificate, LabelledEnum, Lease, LedgerEntry,
-    Occupant, PaymentTransaction, TenantAccount, TenantRequest, utcnow,
+    AuditEvent, DirectDebitMandate, Document, Household, HouseholdNote, InsuranceCertificate, LabelledEnum, Lease,
+    LedgerEntry, Occupant, PaymentTransaction, TenantAccount, TenantRequest, utcnow,
 )
 from app.security import is_staff
 
 CREATED, CHANGED, DELETED = "created", "changed", "deleted"
 STATUS_CHANGED, ACCOUNT_DISABLED, ACCOUNT_ENABLED = "status_changed", "account_disabled", "account_enabled"
+ACTIVATION_RESENT = "activation_resent"
 
 # What a household's data is, and how a sentence names each kind of row.
 ENTITY_LABELS = {
@@ -51,6 +53,7 @@ ENTITY_LABELS = {
     TenantAccount: _l("compte de l'espace locataire"),
     TenantRequest: _l("demande"),
     PaymentTransaction: _l("paiement par carte"),
+    HouseholdNote: _l("note"),
 }
 WATCHED = tuple(ENTITY_LABELS)
 USER_COLUMNS = ("active",)  # of a portal user (ab_user), recorded on the household of its account
@@ -218,16 +221,31 @@ def _record(session: Session, flush_context) -> None:
         session.connection().execute(sa.insert(AuditEvent.__table__), rows)
 
 
+def record(household_id: int, action: str, summary, entity_type: str, entity_id: int) -> None:
+    """An action that changes no row of the household's data but belongs to its history (an activation e-mail
+    sent again), by the signed-in staff member; written with the caller's transaction. `summary` is a lazy string,
+    recorded in French like the others."""
+    author = _author_id()
+    if author is not None:
+        with force_locale("fr"):
+            text = str(summary)[:SUMMARY_LENGTH]
+        db.session.add(AuditEvent(created_at=utcnow(), user_id=author, household_id=household_id,
+                                  entity_type=entity_type, entity_id=entity_id, action=action, changes={},
+                                  summary=text))
+
+
 # --- never changed ---------------------------------------------------------------------------------------------------
 
 @event.listens_for(AuditEvent, "before_update")
 @event.listens_for(AuditEvent, "before_delete")
+@event.listens_for(HouseholdNote, "before_update")
+@event.listens_for(HouseholdNote, "before_delete")
 def _refuse_change(mapper, connection, target) -> None:
-    raise AuditTrailError("an audit event is never changed or deleted")
+    raise AuditTrailError(f"{mapper.local_table.name} rows are never changed or deleted")
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _refuse_bulk_change(execute_state) -> None:
     if (execute_state.is_update or execute_state.is_delete) and any(
-            mapper.class_ is AuditEvent for mapper in execute_state.all_mappers):
-        raise AuditTrailError("an audit event is never changed or deleted")
+            mapper.class_ in (AuditEvent, HouseholdNote) for mapper in execute_state.all_mappers):
+        raise AuditTrailError("audit events and household notes are never changed or deleted")

@@ -23,10 +23,11 @@ from app import roles
 from app.extensions import db
 from app.services import household_search
 from app.models import (
-    Agency, AuthorSide, ChargeStatement, ChargeStatementLine, Civility, Direction, DirectDebitMandate, Document, DocumentKind, EntryKind, EventKind,
-    Household, InsuranceCertificate, Lease, LedgerEntry, MandateStatus, Occupant, OccupantRelation, PaymentStatus,
-    PaymentTransaction, ProfessionalSituation, RequestCategory, RequestEvent, RequestStatus, Residence,
-    ReviewStatus, StaffAgency, TenantAccount, TenantRequest, Unit, UnitKind, mandate_lease,
+    Agency, AuthorSide, ChargeStatement, ChargeStatementLine, Civility, Direction, DirectDebitMandate, Document,
+    DocumentKind, EntryKind, EventKind, Household, HouseholdNote, InsuranceCertificate, Lease, LedgerEntry,
+    MandateStatus, NoteKind, Occupant, OccupantRelation, PaymentStatus, PaymentTransaction, ProfessionalSituation,
+    RequestCategory, RequestEvent, RequestStatus, Residence, ReviewStatus, StaffAgency, TenantAccount, TenantRequest,
+    Unit, UnitKind, mandate_lease,
 )
 
 DEMO_PASSWORD = "Portail-2026!"
@@ -241,7 +242,9 @@ def _insert_households(indexes: list[int], residences: dict[int, Residence], age
         lease["id"] = lease_id
     for plan in plans:
         _history(builder, plan)
-    for model in (Occupant, LedgerEntry, Document, InsuranceCertificate, DirectDebitMandate, PaymentTransaction):
+        _promise(builder, plan)
+    for model in (Occupant, LedgerEntry, Document, InsuranceCertificate, DirectDebitMandate, PaymentTransaction,
+                  HouseholdNote):
         if builder.rows.get(model):
             db.session.execute(sa.insert(model), builder.rows[model])
     if builder.rows.get(DirectDebitMandate):  # a demo mandate covers every lease of its household
@@ -514,6 +517,18 @@ def _insurance(builder: DemoBuilder, plan: dict, dwelling: dict) -> None:
                 insurer=rng.choice(INSURERS), policy_number=f"{rng.randint(10 ** 7, 10 ** 8 - 1)}",
                 start_date=start, end_date=end, status=status, created_at=created,
                 decided_at=None if status is ReviewStatus.PENDING else created + timedelta(days=1))
+
+
+def _promise(builder: DemoBuilder, plan: dict) -> None:
+    """A household in arrears called its agency a few days ago and promised to pay part of it."""
+    if not plan["profile"]["arrears"]:
+        return
+    rng, today = plan["rng"], builder.today
+    called = today - timedelta(days=rng.randint(2, 8))
+    builder.add(HouseholdNote, household_id=plan["household_id"], kind=NoteKind.PAYMENT_PROMISE,
+                body="Appel du locataire : il réglera une partie de l'arriéré par virement.",
+                promised_amount=money(rng.choice([100, 150, 200, 300])), promised_on=called + timedelta(days=15),
+                created_at=_utc(called, hour=rng.randint(9, 16)))
 
 
 def _requests(builder: DemoBuilder, plan: dict, dwelling: dict) -> None:

@@ -57,7 +57,8 @@ def stored_path(document) -> Path | None:
     return _folder() / document.stored_name if document.stored_name else None
 
 
-def _store(document: Document, pdf: bytes, filename: str) -> Path:
+def store_pdf(document: Document, pdf: bytes, filename: str) -> Path:
+    """Write `pdf` (encrypted, under a random name) as the file of `document`."""
     document.stored_name = f"{secrets.token_hex(16)}.pdf"
     document.original_filename = filename
     document.content_type = "application/pdf"
@@ -77,14 +78,14 @@ def ensure_file(document: Document) -> Path:
         from app.services.sepa import mandate_pdf
 
         mandate = db.session.get(DirectDebitMandate, document.mandate_id)
-        path = _store(document, mandate_pdf(mandate), f"mandat-sepa-{mandate.reference}.pdf")
+        path = store_pdf(document, mandate_pdf(mandate), f"mandat-sepa-{mandate.reference}.pdf")
         db.session.commit()
         return path
     if document.kind not in GENERATED or document.lease is None:
         raise DocumentUnavailable(_("Ce document n'est plus disponible. Contactez votre agence, elle vous en "
                                     "enverra une copie."))
     pdf, filename = _render(document)
-    path = _store(document, pdf, filename)
+    path = store_pdf(document, pdf, filename)
     db.session.commit()
     return path
 
@@ -116,7 +117,7 @@ def regenerate(household_id: int, everything: bool = False) -> int:
             pdf, filename = _render(document)
         except DocumentUnavailable:
             continue
-        _store(document, pdf, filename)
+        store_pdf(document, pdf, filename)
         if old is not None and old.is_file():
             old.unlink()
         count += 1

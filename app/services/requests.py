@@ -40,7 +40,7 @@ def _number(now: datetime) -> str:
 
 def create_request(household: Household, category: RequestCategory, subject: str, description: str, now: datetime,
                    lease: Lease | None = None, payload: dict | None = None, access_info: str | None = None,
-                   author_id: int | None = None) -> TenantRequest:
+                   author_id: int | None = None, side: AuthorSide = AuthorSide.TENANT) -> TenantRequest:
     request = TenantRequest(
         number=_number(now), household_id=household.id, lease_id=lease.id if lease else None,
         agency_id=household.agency_id, kind=category.kind, category=category,
@@ -48,7 +48,7 @@ def create_request(household: Household, category: RequestCategory, subject: str
         access_info=access_info, status=RequestStatus.SUBMITTED, payload=payload, created_at=now, updated_at=now)
     db.session.add(request)
     db.session.flush()
-    db.session.add(RequestEvent(request_id=request.id, kind=EventKind.COMMENT, author_side=AuthorSide.TENANT,
+    db.session.add(RequestEvent(request_id=request.id, kind=EventKind.COMMENT, author_side=side,
                                 author_id=author_id, body=description, created_at=now))
     return request
 
@@ -79,7 +79,7 @@ def declare_arrival(household: Household, last_name: str, first_name: str, birth
 
 
 def declare_departure(household: Household, occupant: Occupant, departure_date: date, now: datetime,
-                      author_id: int | None = None) -> TenantRequest:
+                      author_id: int | None = None, side: AuthorSide = AuthorSide.TENANT) -> TenantRequest:
     if occupant.household_id != household.id:
         raise RequestError(_("Cet occupant n'est pas rattaché à votre foyer."), "occupant")
     if occupant.arrival_date and departure_date < occupant.arrival_date:
@@ -255,12 +255,12 @@ def attachment_for_household(attachment_id: int, household: Household | None) ->
 
 # --- staff side -------------------------------------------------------------------------------------------------------
 
-def _notify_tenant(request: TenantRequest, message: str | None) -> None:
+def notify_tenant(request: TenantRequest, message: str | None) -> None:
     account = request.household.account
     if account is None or not account.user.active:
         return
     queue_mail(account.user.email, "request_update", account.locale, name=account.user.first_name,
-               number=request.number, subject=request.subject, status=str(request.status.label),
+               number=request.number, subject=request.subject, status=request.status.label,
                message=message, link=external_url("TenantRequestsView.detail", request_id=request.id))
 
 
@@ -273,7 +273,7 @@ def staff_reply(request: TenantRequest, body: str, internal: bool, files, now: d
     _attach(event, files)
     request.updated_at = now
     if not internal:
-        _notify_tenant(request, body.strip())
+        notify_tenant(request, body.strip())
     db.session.commit()
 
 
@@ -284,7 +284,7 @@ def staff_set_status(request: TenantRequest, new_status: RequestStatus, comment:
     _status_event(request, new_status, AuthorSide.STAFF, now, staff_id, comment.strip() or None)
     if new_status is RequestStatus.RESOLVED and request.payload:
         apply_occupant_change(request, now)
-    _notify_tenant(request, comment.strip() or None)
+    notify_tenant(request, comment.strip() or None)
     db.session.commit()
 
 

@@ -29,7 +29,7 @@ class StaffSearchView(BaseView):
                 error = problem.message
             else:
                 if len(found.households) == 1 and not found.more:
-                    return redirect(url_for("StaffHouseholdView.show", pk=found.households[0].id))
+                    return redirect(url_for("StaffHouseholdFileView.detail", household_id=found.households[0].id))
         status = 400 if error else 200
         return self.render_template("staff/search.html", query=text[:household_search.MAX_LENGTH], found=found,
                                     error=error, title=_l("Rechercher un foyer")), status

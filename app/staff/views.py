@@ -20,7 +20,7 @@ from flask_appbuilder import BaseView, ModelView, expose, has_access
 from flask_appbuilder.exceptions import FABException
 from flask_appbuilder.hooks import before_request
 from flask_appbuilder.models.filters import BaseFilter, FilterRelation
-from flask_appbuilder.models.sqla.filters import FilterEqual
+from flask_appbuilder.models.sqla.filters import FilterEqual, FilterInFunction
 from flask_appbuilder.actions import action
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.sqla.models import User
@@ -35,12 +35,12 @@ from wtforms.validators import DataRequired, InputRequired, NumberRange, Optiona
 from app import MAX_ROW_ID, formatting
 from app.security import AgencyScopeFilter, LandlordWideMixin
 from app.models import (
-    AuditEvent, Agency, BankFileImport, DirectDebitBatch, DirectDebitCollection, DirectDebitMandate, Document, Household, InsuranceCertificate, JobRun, LabelledEnum, Lease, LedgerEntry,
+    AuditEvent, Agency, BankFileImport, CollectionStatus, DirectDebitBatch, DirectDebitCollection, DirectDebitMandate, Document, Household, InsuranceCertificate, JobRun, LabelledEnum, Lease, LedgerEntry,
     MONEY, ZERO, MandateStatus, Occupant, PaymentStatus, ReviewStatus, PaymentTransaction, RequestEvent, Residence, StaffAgency, TenantAccount, TenantRequest, Unit,
     utcnow,
 )
 from app.services.payments import payment_days
-from app.services import accounts, queues
+from app.services import accounts, queues, requests
 from app.money import MoneyError, parse_money
 from app.staff.fields import (
     EnumSelectField, MoneyField, NaturalKeyField, NumberField, read_moment, reading_filter,
@@ -105,9 +105,20 @@ LABELS = {
 
 
 class EagerInterface(SQLAInterface):
-    """Loads the many-to-one relations a list shows with one query each, instead of one query per row."""
+    """Loads the many-to-one relations a list shows with one query each, instead of one query per row.
+    `nulls_last` names order columns whose empty values come last, either way and on every database (SQLite puts
+    them first ascending, PostgreSQL last)."""
 
     eager: tuple[str, ...] = ()
+
+    def __init__(self, obj, session=None, nulls_last: tuple[str, ...] = ()):
+        super().__init__(obj, session)
+        self.nulls_last = frozenset(nulls_last)
+
+    def apply_order_by(self, query, order_column, order_direction, *args, **kwargs):
+        if order_column in self.nulls_last:  # `IS NULL` first (false before true), then Flask-AppBuilder's order
+            query = query.order_by(self._get_attr(order_column).is_(None))
+        return super().apply_order_by(query, order_column, order_direction, *args, **kwargs)
 
     def apply_all(self, query, *args, **kwargs):
         query = super().apply_all(query, *args, **kwargs)
@@ -130,6 +141,17 @@ class FilterClientNumber(BaseFilter):
     def apply(self, query, value):
         return query.join(Household, self.model.household_id == Household.id).filter(
             Household.client_number == str(value or "").strip())
+
+
+class FilterPaymentIncident(BaseFilter):
+    """A queue's base filter: the rows of households still marked with a payment incident (a subquery, not a join:
+    the search by client number joins the household)."""
+
+    name = "Payment incident"
+    arg_name = "payment_incident"
+
+    def apply(self, query, value):
+        return query.filter(self.model.household.has(Household.payment_incident.is_(True)))
 
 
 class CheckedArgumentsMixin:
@@ -740,6 +762,17 @@ class StaffDirectDebitCollectionView(StaffModelView):
     base_permissions = READ_ONLY
 
 
+class StaffRejectQueueView(StaffDirectDebitCollectionView):
+    """Rejected debits of households still marked with a payment incident, oldest reject first (an undated one
+    last): the tenant is to be contacted within `queues.REJECT_DAYS` working days."""
+
+    datamodel = EagerInterface(DirectDebitCollection, nulls_last=("rejected_on",))
+    list_title = _l("Prélèvements rejetés à traiter")
+    base_filters = [["status", FilterEqual, CollectionStatus.REJECTED], ["household", FilterPaymentIncident, None]]
+    list_columns = ["rejected_on", WAITING, "household", "mandate", "period", "amount", "reject_reason"]
+    base_order = ("rejected_on", "asc")
+
+
 def _report_link(import_id):
     return Markup('<a href="{}">{}</a>').format(
         url_for("StaffDebitFileView.bank_answer_report", import_id=import_id), _l("Compte rendu"))
@@ -826,6 +859,15 @@ class StaffRequestView(StaffModelView):
     related_views = [StaffRequestEventView]
     base_order = ("created_at", "asc")  # the open requests are a queue: oldest first
     base_permissions = READ_ONLY
+
+
+class StaffRequestQueueView(StaffRequestView):
+    """Open requests (submitted, in progress, waiting for the tenant), oldest first; each category its promise."""
+
+    list_title = _l("Demandes en cours")
+    base_filters = [["status", FilterInFunction, lambda: requests.OPEN_STATUSES]]
+    list_columns = ["created_at", WAITING, "number", "household", "agency", "category", "status", "assigned_to"]
+    base_order = ("created_at", "asc")
 
 
 class StaffTenantAccountView(StaffModelView):
@@ -915,28 +957,26 @@ class StaffAuditEventView(StaffModelView):
 
 
 class StaffHouseholdView(StaffModelView):
+    """The households list and the edit form; a household opens on its page (app.staff.household), where
+    everything about it is on one screen."""
+
     datamodel = EagerInterface(Household)
+
+    @expose("/show/<pk>", methods=["GET"])
+    @has_access
+    def show(self, pk):
+        return redirect(url_for("StaffHouseholdFileView.detail", household_id=row_id(pk)))
     list_title = _l("Foyers")
     show_title = add_title = edit_title = _l("Foyer")
     list_columns = ["client_number", "signatory_last_name", "signatory_first_name", "billing_city", "email",
                     "agency"]
     search_columns = ["client_number", "signatory_last_name", "signatory_first_name", "email", "billing_city",
                       "agency", "payment_incident"]
-    show_fieldsets = [
-        (_l("Signataire"), {"fields": ["client_number", "signatory_name", "email", "phone",
-                                       "professional_situation", "agency"]}),
-        (_l("Compte"), {"fields": ["balance", "payment_incident", "paperless_consent", "account_status"]}),
-        (_l("Adresse de facturation"), {"fields": ["billing_street", "billing_complement", "billing_postcode",
-                                                   "billing_city"]}),
-    ]
     add_columns = edit_columns = [
         "client_number", "agency", "signatory_civility", "signatory_last_name", "signatory_first_name", "email",
         "phone", "professional_situation", "billing_street", "billing_complement", "billing_postcode",
         "billing_city", "paperless_consent", "payment_incident",
     ]
-    column_types = {"balance": MONEY}
-    related_views = [StaffLeaseView, StaffLedgerEntryView, StaffDocumentView, StaffOccupantView, StaffInsuranceView,
-                     StaffMandateView, StaffPaymentView, StaffRequestView, StaffAuditEventView]
     base_permissions = NO_DELETE
 
 
