@@ -41,4 +41,12 @@ FAB_OVERRIDES = [
     _l("Database Error"),  # untranslated
     _l("Integrity error, probably unique constraint"),  # « Erreur d'integrité, probablement ... »
     _l("Associated data exists, please delete them first"),  # « Données associées présentes, supprimez-les svp »
+    # The administrator's user form (flask_appbuilder/security/views.py): untranslated.
+    _l("Groups"),
+    _l("Username valid for authentication on DB or LDAP, unused for OID auth"),
+    _l("It's not a good policy to remove a user, just make it inactive"),
+    _l("The user's email, this will also be used for OID auth"),
+    _l("Please rewrite the user's password to confirm"),
+    _l("The user role on the application, this will associate with a list of permissions"),
+    _l("The user group on the application, this will associate with a list of roles associated with the group"),
 ]

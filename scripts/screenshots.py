@@ -10,6 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.services.demo import client_number  # noqa: E402
 from tests.browser import serve_demo, staff_page  # noqa: E402
 
 
@@ -23,8 +24,14 @@ def main() -> None:
         box.press("Enter")
         page.wait_for_load_state("load")
         page.screenshot(path=str(ROOT / "docs/staff-search.png"))
+        box = page.get_by_role("searchbox").first
+        box.fill(client_number(1))  # Karim Benali, in arrears, who promised to pay part of it
+        box.press("Enter")
+        page.wait_for_url("**/agence/foyers/**")
+        page.set_viewport_size({"width": 1280, "height": 1100})
+        page.screenshot(path=str(ROOT / "docs/staff-household.png"))
         page.close()
-    print("docs/staff-queues.png, docs/staff-search.png")
+    print("docs/staff-queues.png, docs/staff-search.png, docs/staff-household.png")
 
 
 if __name__ == "__main__":
