@@ -76,7 +76,7 @@ def test_the_pickers_are_named_by_their_labels(live, form):
     pk = application.config["journey"]["admin"]
     page.goto(f"{server.url}/users/add" if form == "add" else f"{server.url}/users/edit/{pk}")
     assert role_picker(page).count() == 1
-    assert page.get_by_role("searchbox", name="Groups", exact=True).count() == 1
+    assert page.get_by_role("searchbox", name="Groupes", exact=True).count() == 1
     page.locator("label[for=roles]").click()  # the label still leads to the picker
     assert role_picker(page).evaluate("element => element === document.activeElement")
     page.close()
