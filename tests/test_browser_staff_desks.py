@@ -213,12 +213,12 @@ def test_a_direct_debit_reject_typed_from_the_bank_s_notice(live, gaston):
     submit.click()
     assert field_error(gaston, "rejected_on") == "Saisissez une date valide."
     assert serious_violations(gaston) == []
-    # a code that is no code: refused next to the code
-    reason.fill("?-?")
+    # a code that is not the rulebook's (a key too many): refused next to the code, not cut to AM04
+    reason.fill("AM04X")
     day.fill(utcnow().date().isoformat())
     submit.click()
-    assert field_error(gaston, "reason") == "Indiquez le code motif du rejet (par exemple AM04, MD06)."
-    expect(reason).to_have_value("?-?")  # what was typed stays, to be corrected
+    assert field_error(gaston, "reason").startswith("« AM04X » n'est pas un code motif de rejet SEPA.")
+    expect(reason).to_have_value("AM04X")  # what was typed stays, to be corrected
     assert serious_violations(gaston) == []
     collection, incident = _collection(application, ids["collection"])
     assert (collection.status, collection.rejected_on, incident) == (CollectionStatus.SUBMITTED, None, False)
@@ -269,9 +269,10 @@ def test_a_ledger_correction_typed_the_french_way(live, gaston):
     form.get_by_label("Montant").fill("abc")
     form.get_by_label("Libellé").fill(label)
     day = form.get_by_role("textbox", name="Date *", exact=True)
-    # Typed key by key: bootstrap-datepicker reads keystrokes, and puts back its own date (none) when its calendar
-    # closes after a value set without them (Playwright's fill()).
-    day.press_sequentially(utcnow().date().isoformat())
+    # Set whole, as autofill or dictation would (Playwright's fill(), no keystroke): the calendar takes that date
+    # instead of putting back its own (none) when it closes.
+    day.click()
+    day.fill(utcnow().date().isoformat())
     expect(gaston.locator(".datepicker-dropdown")).to_be_visible()
     assert serious_violations(gaston) == []  # the calendar open: its other months' days were too pale
     gaston.keyboard.press("Escape")

@@ -338,6 +338,27 @@ def test_a_reject_dated_in_the_future_or_before_the_file_is_refused(app, client_
     assert cycle.collection().status is CollectionStatus.SUBMITTED
 
 
+@pytest.mark.parametrize("typed", ["XXXX", "AM04X", "AM0", "A M 0 4 5", "<b>"])
+def test_a_reject_code_that_is_not_the_rulebook_s_is_refused_not_cut(app, cycle, typed):
+    cycle.prenotify()
+    cycle.build()
+    with app.app_context():
+        collection = db.session.get(DirectDebitCollection, cycle.collection().id)
+        with pytest.raises(SepaError, match="n'est pas un code motif de rejet SEPA") as refused:
+            direct_debits.record_reject(collection, typed, date.today(), date.today(), utcnow())
+        assert refused.value.field == "reason"
+    assert cycle.collection().status is CollectionStatus.SUBMITTED
+
+
+def test_a_reject_code_typed_in_lower_case_or_spaced_is_read(app, cycle):
+    cycle.prenotify()
+    cycle.build()
+    with app.app_context():
+        collection = db.session.get(DirectDebitCollection, cycle.collection().id)
+        assert direct_debits.record_reject(collection, " md 06 ", date.today(), date.today(), utcnow()) == "rejected"
+    assert cycle.collection().reject_reason == "MD06"
+
+
 def test_a_reject_of_a_debit_never_sent_is_refused(app, cycle):
     cycle.prenotify()
     with app.app_context():

@@ -420,10 +420,25 @@ def _reject(collection: DirectDebitCollection, reason_code: str, on: date, today
     return "returned" if returned else "rejected"
 
 
+# The reason codes of SEPA direct-debit R-transactions (EPC guidance on reason codes, ISO 20022
+# ExternalStatusReason1Code / ExternalReturnReason1Code as the SDD rulebook uses them).
+SDD_REASON_CODES = frozenset({
+    "AC01", "AC04", "AC06", "AC13", "AG01", "AG02", "AM04", "AM05", "BE05", "CNOR", "DNOR", "FF01", "MD01", "MD02",
+    "MD06", "MD07", "MS02", "MS03", "RC01", "RR01", "RR02", "RR03", "RR04", "SL01", "CUST", "DUPL", "FRAD", "TECH",
+    "AGNT", "CURR",
+})
+
+
 def record_reject(collection: DirectDebitCollection, reason_code: str, on: date, today: date,
                   now: datetime) -> str:
-    """A reject typed by staff (from a paper or phone notice of the bank)."""
-    outcome = _reject(collection, reason_code, on, today, now)
+    """A reject typed by staff (from a paper or phone notice of the bank): the code must be one of the rulebook's,
+    typed whole (« AM04X » is a typo, not AM04)."""
+    code = "".join((reason_code or "").split()).upper()
+    if code and code not in SDD_REASON_CODES:
+        raise SepaError(_("« %(code)s » n'est pas un code motif de rejet SEPA. Recopiez le code de l'avis de la "
+                          "banque, par exemple AM04 (provision insuffisante) ou MD06 (contestation).",
+                          code=code[:20]), "reason")
+    outcome = _reject(collection, code, on, today, now)
     db.session.commit()
     return outcome
 

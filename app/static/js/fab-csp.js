@@ -297,6 +297,16 @@
     });
   });
 
+  // --- bootstrap-datepicker hears keystrokes only: a whole date set otherwise (autofill, dictation, a paste by the
+  // browser) was replaced by the picker's own date when it closed, and the form said the date was missing ----------
+
+  $(document).on("input change", ".appbuilder_date input, .appbuilder_datetime input", function () {
+    var holder = $(this).closest(".appbuilder_date, .appbuilder_datetime");
+    if (/^\d{4}-\d{2}-\d{2}$/.test(this.value) && holder.data("datepicker")) {
+      holder.datepicker("update", this.value);
+    }
+  });
+
   // --- Bootstrap's collapse puts aria-expanded on the panel itself, where ARIA does not allow it --------------------
 
   $(document).on("show.bs.collapse hide.bs.collapse", ".panel-collapse", function (event) {
