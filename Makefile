@@ -59,9 +59,10 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 system-deps:
 	@bash scripts/system-deps.sh wkhtmltopdf
 
-# Tests also need Chromium (browser tests) and PostgreSQL's server binaries (database tests).
+# Tests also need Chromium (browser tests), PostgreSQL's server binaries (database tests) and Redis (several web
+# processes sharing rate limits and throttles).
 test-system-deps:
-	@bash scripts/system-deps.sh chromium postgresql
+	@bash scripts/system-deps.sh chromium postgresql redis nginx
 
 translations: $(VENV)/.installed
 	@$(BIN)/pybabel -q compile -d app/translations

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system packages the portal needs, with apt, when they are missing and we are root.
-# Usage: system-deps.sh wkhtmltopdf|chromium|postgresql ...
+# Usage: system-deps.sh wkhtmltopdf|chromium|postgresql|redis|nginx ...
 set -euo pipefail
 
 missing=()
@@ -9,6 +9,8 @@ for dep in "$@"; do
     wkhtmltopdf) command -v wkhtmltopdf >/dev/null || missing+=(wkhtmltopdf fonts-dejavu-core) ;;
     chromium) command -v chromium >/dev/null || missing+=(chromium fonts-dejavu-core) ;;
     postgresql) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql) ;;
+    redis) command -v redis-server >/dev/null || missing+=(redis-server) ;;
+    nginx) command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx) ;;  # sbin: not on a user's PATH
     *) echo "unknown dependency: $dep" >&2; exit 2 ;;
   esac
 done
