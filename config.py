@@ -1,7 +1,7 @@
 """Configuration classes. Every secret and deployment choice comes from an environment variable.
 
 `APP_ENV` picks the class: `development` (default), `testing` or `production`. `load_config()` returns an
-instance whose `validate()` stops a production start on a missing or weak setting, naming the variable.
+instance whose `validate()` stops a production start on missing or weak settings, naming every one of them.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import base64
 import binascii
 import hashlib
 import os
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,7 +24,12 @@ DEV_DATA_ENCRYPTION_KEY = base64.urlsafe_b64encode(hashlib.sha256(DEV_DATA_ENCRY
 
 
 class ConfigError(RuntimeError):
-    """A deployment setting is missing or unsafe; the message names the environment variable."""
+    """One or more deployment settings are missing or unsafe. `problems` lists them, one sentence each naming its
+    environment variable; the message is those sentences, one per line."""
+
+    def __init__(self, problems: str | list[str] | tuple[str, ...]):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
 
 
 def env(name: str, default: str | None = None) -> str | None:
@@ -104,6 +110,8 @@ class BaseConfig:
     MAIL_USE_TLS = env_bool("MAIL_USE_TLS", True)
     MAIL_FROM = env("MAIL_FROM", "Espace locataire <no-reply@example.org>")
     MAIL_OUTBOX_DIR = Path(env("MAIL_OUTBOX_DIR", str(INSTANCE_DIR / "outbox")))
+    # The scheduler sends the queued mail this often (seconds).
+    MAIL_DELIVERY_INTERVAL_SECONDS = env_int("MAIL_DELIVERY_INTERVAL_SECONDS", 60)
 
     # Card payment through the bank's hosted page (Systempay). The sandbox plays the bank's part offline.
     SYSTEMPAY_SITE_ID = env("SYSTEMPAY_SITE_ID", "12345678")
@@ -137,11 +145,17 @@ class BaseConfig:
 
     # Scheduler: runs inside `make run`'s development server; in production, one dedicated process.
     SCHEDULER_ENABLED = env_bool("SCHEDULER_ENABLED", False)
+    # A standby scheduler tries to take the lock this often; the running one checks it still holds it as often.
+    SCHEDULER_LOCK_RETRY_SECONDS = float(env("SCHEDULER_LOCK_RETRY_SECONDS", "10"))
 
     # Rate limits (Flask-Limiter). Memory is fine for one process; use Redis when several serve.
     RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
     RATELIMIT_HEADERS_ENABLED = False
+    # Behind a reverse proxy: how many proxies in front of the app set X-Forwarded-For/-Proto/-Host (0: none, the
+    # client's address is the connection's). Trust exactly the proxies you run: one more lets a client choose the
+    # address its rate limits count against.
+    PROXY_FIX_HOPS = env_int("PROXY_FIX_HOPS", 0)
 
     # Flask-AppBuilder
     APP_NAME = env("APP_NAME", "Espace locataire")
@@ -190,6 +204,37 @@ class BaseConfig:
     MAX_CONTENT_LENGTH = 12 * 1024 * 1024
     SECURITY_HSTS = False
 
+    # --- Observability (app/observability.py, app/probes.py): logs, health checks, metrics ---------------------
+    # Log lines on stderr: "json" (one JSON object a line) or "text"; unset: json in production, text elsewhere.
+    LOG_FORMAT = env("LOG_FORMAT")
+    LOG_LEVEL = env("LOG_LEVEL", "INFO")
+    # /health/ready checks the scheduler's heartbeat (the newest finished run of the every-minute `deliver_mail`
+    # job) when this is on; unset: on in production only (where exactly one scheduler process must run).
+    READY_REQUIRES_SCHEDULER = (env_bool("READY_REQUIRES_SCHEDULER", False) if env("READY_REQUIRES_SCHEDULER")
+                                else None)
+    READY_SCHEDULER_MAX_AGE_MINUTES = env_int("READY_SCHEDULER_MAX_AGE_MINUTES", 5)
+    # /health/ready fails when the oldest mail waiting to be sent is older than this (0: never fails on it).
+    READY_MAIL_QUEUE_MAX_AGE_MINUTES = env_int("READY_MAIL_QUEUE_MAX_AGE_MINUTES", 30)
+    # /metrics answers requests from these networks (comma-separated; "none": no network) or carrying
+    # `Authorization: Bearer <METRICS_TOKEN>` (at least 16 characters); anything else is a 404.
+    METRICS_ALLOWED_NETWORKS = env("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")
+    METRICS_TOKEN = env("METRICS_TOKEN")
+
+    # --- File storage (app/filestore.py): uploads, generated documents, receipts, bank files -----------------------
+    # Every file is a Fernet token under DATA_ENCRYPTION_KEYS whatever the backend. "folder": under FILES_DIR (one
+    # volume shared by every web machine when several serve); "s3": an S3-compatible bucket (Amazon S3, MinIO, Ceph,
+    # OVHcloud, Scaleway…), objects named S3_PREFIX + "documents/…", "uploads/…", "payments/…", "sepa/…".
+    FILE_STORAGE = (env("FILE_STORAGE", "folder") or "folder").strip().lower()
+    S3_BUCKET = env("S3_BUCKET")
+    S3_PREFIX = env("S3_PREFIX", "")
+    S3_ENDPOINT_URL = env("S3_ENDPOINT_URL")  # unset: Amazon S3; else the service's https:// address
+    S3_REGION = env("S3_REGION")  # unset: boto3's (AWS_DEFAULT_REGION, or us-east-1)
+    # Unset: boto3's chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, the instance role).
+    S3_ACCESS_KEY_ID = env("S3_ACCESS_KEY_ID")
+    S3_SECRET_ACCESS_KEY = env("S3_SECRET_ACCESS_KEY")
+    # "path", "virtual" or "auto"; unset: path with S3_ENDPOINT_URL (MinIO and Ceph need it), auto on Amazon S3.
+    S3_ADDRESSING_STYLE = env("S3_ADDRESSING_STYLE")
+
     def validate(self) -> None:
         """Refuse to start on a setting that is unsafe for this environment."""
 
@@ -210,6 +255,150 @@ class TestingConfig(BaseConfig):
     FAB_PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # fast hashes keep the suite quick
 
 
+# The bank's signing key printed in Systempay's public documentation: anyone can sign with it.
+SYSTEMPAY_PUBLISHED_TEST_KEY = "1122334455667788"
+# BaseConfig's demo creditor (the defaults above): bank files and mandates must never carry them in production.
+DEMO_SEPA_CREDITOR_ID = "FR72ZZZ123456"
+DEMO_SEPA_CREDITOR_IBAN = "FR7611425004000800000000097"
+DEMO_SEPA_CREDITOR_BIC = "CEPAFRPPXXX"
+DEMO_SEPA_CREDITOR_NAMES = {"habitat val de loire demo", "habitat val de loire démo"}
+# The SIRET printed in BaseConfig's demo LANDLORD_LEGAL (spaces removed).
+DEMO_SIRET = "00000000000000"
+# Rate-limit stores that live inside one process (Flask-Limiter's storage URI schemes).
+MEMORY_RATELIMIT_SCHEMES = {"memory"}
+
+
+def _compact(value: str | None) -> str:
+    return "".join((value or "").split()).upper()
+
+
+def _secret_key_problem() -> str | None:
+    secret = os.environ.get("SECRET_KEY", "")
+    if not secret:
+        return "SECRET_KEY is not set: production needs a random secret of at least 32 characters"
+    if len(secret) < MIN_SECRET_KEY_LENGTH:
+        return f"SECRET_KEY is too short: at least {MIN_SECRET_KEY_LENGTH} characters are needed"
+    if secret in KNOWN_WEAK_SECRETS:
+        return "SECRET_KEY is a development default: generate a random secret"
+    return None
+
+
+def _database_problem() -> str | None:
+    url = (os.environ.get("DATABASE_URL") or "").strip()
+    if not url:
+        return "DATABASE_URL is not set: production runs on PostgreSQL"
+    if url.lower().startswith("sqlite"):
+        return "DATABASE_URL is a SQLite database: production runs on PostgreSQL (postgresql+psycopg://...)"
+    return None
+
+
+def _systempay_problems() -> list[str]:
+    problems = []
+    if env_bool("SYSTEMPAY_SANDBOX", False):
+        problems.append("SYSTEMPAY_SANDBOX must not be enabled in production")
+    if not env("SYSTEMPAY_PAYMENT_URL", "").startswith("https://"):
+        problems.append("SYSTEMPAY_PAYMENT_URL must be the bank's https payment page in production")
+    mode = env("SYSTEMPAY_CTX_MODE", "TEST")
+    if mode not in ("TEST", "PRODUCTION"):
+        problems.append("SYSTEMPAY_CTX_MODE must be TEST or PRODUCTION")
+    if mode == "PRODUCTION" and not env("SYSTEMPAY_KEY_PRODUCTION"):
+        problems.append("SYSTEMPAY_KEY_PRODUCTION is not set while SYSTEMPAY_CTX_MODE is PRODUCTION")
+    # The TEST key signs and checks payments while the mode is TEST (app.services.payments): the published one
+    # would let anybody sign a « paid » notification.
+    if mode == "TEST" and env("SYSTEMPAY_KEY_TEST", SYSTEMPAY_PUBLISHED_TEST_KEY) == SYSTEMPAY_PUBLISHED_TEST_KEY:
+        problems.append(f"SYSTEMPAY_KEY_TEST is the bank's published test key ({SYSTEMPAY_PUBLISHED_TEST_KEY}, the "
+                        "default): set the shop's own test key from the bank's back office")
+    if env("SYSTEMPAY_KEY_PRODUCTION") == SYSTEMPAY_PUBLISHED_TEST_KEY:
+        problems.append(f"SYSTEMPAY_KEY_PRODUCTION is the bank's published test key ({SYSTEMPAY_PUBLISHED_TEST_KEY}): "
+                        "set the shop's production key from the bank's back office")
+    if not env("SYSTEMPAY_SITE_ID"):
+        problems.append("SYSTEMPAY_SITE_ID is not set")
+    return problems
+
+
+def _left_to_demo(name: str, is_demo: Callable[[str], bool]) -> bool:
+    """Whether the variable `name` is unset (BaseConfig then uses its demo default) or set to a demo value."""
+    value = env(name)
+    return value is None or is_demo(value)
+
+
+def _demo_landlord_problems() -> list[str]:
+    """BaseConfig's demo creditor and SIRET, set or left to their defaults."""
+    problems = []
+    if _left_to_demo("SEPA_CREDITOR_ID", lambda value: _compact(value) == DEMO_SEPA_CREDITOR_ID):
+        problems.append(f"SEPA_CREDITOR_ID is the demo creditor identifier (ICS) {DEMO_SEPA_CREDITOR_ID}: set the "
+                        "landlord's own ICS")
+    if _left_to_demo("SEPA_CREDITOR_IBAN", lambda value: _compact(value) == DEMO_SEPA_CREDITOR_IBAN):
+        problems.append(f"SEPA_CREDITOR_IBAN is the demo IBAN {DEMO_SEPA_CREDITOR_IBAN}: set the landlord's own "
+                        "account")
+    if _left_to_demo("SEPA_CREDITOR_BIC", lambda value: _compact(value) == DEMO_SEPA_CREDITOR_BIC):
+        problems.append(f"SEPA_CREDITOR_BIC is the demo BIC {DEMO_SEPA_CREDITOR_BIC}: set the landlord's bank's BIC")
+    if _left_to_demo("SEPA_CREDITOR_NAME",
+                     lambda value: " ".join(value.split()).casefold() in DEMO_SEPA_CREDITOR_NAMES):
+        problems.append("SEPA_CREDITOR_NAME is the demo creditor name: set the landlord's name")
+    if _left_to_demo("LANDLORD_LEGAL", lambda value: DEMO_SIRET in _compact(value)):
+        problems.append("LANDLORD_LEGAL carries the demo SIRET (000 000 000 00000): set the landlord's legal "
+                        "mention with its own SIRET")
+    return problems
+
+
+def _encryption_keys_problem() -> str | None:
+    keys = os.environ.get("DATA_ENCRYPTION_KEYS", "")
+    if not keys.strip():
+        return "DATA_ENCRYPTION_KEYS is not set: production needs its own Fernet key to encrypt bank details"
+    problem = encryption_keys_problem(keys)
+    if problem:
+        return f"DATA_ENCRYPTION_KEYS {problem}"
+    if DEV_DATA_ENCRYPTION_KEY in split_encryption_keys(keys):
+        return "DATA_ENCRYPTION_KEYS holds the development key: generate a Fernet key of your own"
+    return None
+
+
+MINIO_DEFAULT_CREDENTIALS = ("minioadmin", "minioadmin")
+
+
+def _file_storage_problems() -> list[str]:
+    """Where the files live, for several machines (what makes the settings unusable anywhere is
+    app.filestore.settings_problem's, checked by create_app in every environment)."""
+    if (env("FILE_STORAGE", "folder") or "folder").strip().lower() == "s3":
+        problems = []
+        endpoint = env("S3_ENDPOINT_URL")
+        if endpoint and not endpoint.startswith("https://"):
+            problems.append("S3_ENDPOINT_URL must start with https:// in production: in clear, someone on the way "
+                            "could delete or swap stored files")
+        if (env("S3_ACCESS_KEY_ID"), env("S3_SECRET_ACCESS_KEY")) == MINIO_DEFAULT_CREDENTIALS:
+            problems.append("S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY are MinIO's published defaults: create an "
+                            "access key for the portal")
+        return problems
+    files_dir = env("FILES_DIR")
+    if not files_dir or not Path(files_dir).is_absolute():
+        return ["FILES_DIR must be an absolute path in production: a volume of its own, shared by every web machine "
+                "and the scheduler, outside the code (or FILE_STORAGE=s3)"]
+    return []
+
+
+def production_problems() -> list[str]:
+    """Every setting of the environment that is missing or unsafe for production, one sentence each, naming its
+    variable (in the order an operator reads the README's table)."""
+    problems = [_secret_key_problem(), _database_problem()]
+    if not env("MAIL_SERVER"):
+        problems.append("MAIL_SERVER is not set: production sends mail through SMTP, not as .eml files in the "
+                        "outbox (MAIL_OUTBOX_DIR)")
+    storage = env("RATELIMIT_STORAGE_URI", "memory://")
+    if storage.split(":", 1)[0].strip().lower() in MEMORY_RATELIMIT_SCHEMES:
+        problems.append("RATELIMIT_STORAGE_URI keeps the rate limits in memory: each web process counts on its own "
+                        "and forgets on restart; production needs a shared store such as redis://localhost:6379/0")
+    if not env_bool("RATELIMIT_ENABLED", True):
+        problems.append("RATELIMIT_ENABLED is off: production keeps the rate limits on logins and account forms")
+    problems += _file_storage_problems()
+    problems += _systempay_problems()
+    problems += _demo_landlord_problems()
+    if not (env("PUBLIC_BASE_URL") or "").startswith("https://"):
+        problems.append("PUBLIC_BASE_URL must start with https:// in production")
+    problems.append(_encryption_keys_problem())
+    return [problem for problem in problems if problem]
+
+
 class ProductionConfig(BaseConfig):
     ENV_NAME = "production"
     SYSTEMPAY_SANDBOX = False
@@ -220,37 +409,10 @@ class ProductionConfig(BaseConfig):
     SECURITY_HSTS = True
 
     def validate(self) -> None:
-        secret = os.environ.get("SECRET_KEY", "")
-        if not secret:
-            raise ConfigError("SECRET_KEY is not set: production needs a random secret of at least 32 characters")
-        if len(secret) < MIN_SECRET_KEY_LENGTH:
-            raise ConfigError(f"SECRET_KEY is too short: at least {MIN_SECRET_KEY_LENGTH} characters are needed")
-        if secret in KNOWN_WEAK_SECRETS:
-            raise ConfigError("SECRET_KEY is a development default: generate a random secret")
-        if not os.environ.get("DATABASE_URL"):
-            raise ConfigError("DATABASE_URL is not set: production runs on PostgreSQL")
-        if not (env("PUBLIC_BASE_URL") or "").startswith("https://"):
-            raise ConfigError("PUBLIC_BASE_URL must start with https:// in production")
-        if env_bool("SYSTEMPAY_SANDBOX", False):
-            raise ConfigError("SYSTEMPAY_SANDBOX must not be enabled in production")
-        if not env("SYSTEMPAY_PAYMENT_URL", "").startswith("https://"):
-            raise ConfigError("SYSTEMPAY_PAYMENT_URL must be the bank's https payment page in production")
-        mode = env("SYSTEMPAY_CTX_MODE", "TEST")
-        if mode not in ("TEST", "PRODUCTION"):
-            raise ConfigError("SYSTEMPAY_CTX_MODE must be TEST or PRODUCTION")
-        if mode == "PRODUCTION" and not env("SYSTEMPAY_KEY_PRODUCTION"):
-            raise ConfigError("SYSTEMPAY_KEY_PRODUCTION is not set while SYSTEMPAY_CTX_MODE is PRODUCTION")
-        if not env("SYSTEMPAY_SITE_ID"):
-            raise ConfigError("SYSTEMPAY_SITE_ID is not set")
-        keys = os.environ.get("DATA_ENCRYPTION_KEYS", "")
-        if not keys.strip():
-            raise ConfigError("DATA_ENCRYPTION_KEYS is not set: production needs its own Fernet key to encrypt bank "
-                              "details")
-        problem = encryption_keys_problem(keys)
-        if problem:
-            raise ConfigError(f"DATA_ENCRYPTION_KEYS {problem}")
-        if DEV_DATA_ENCRYPTION_KEY in split_encryption_keys(keys):
-            raise ConfigError("DATA_ENCRYPTION_KEYS holds the development key: generate a Fernet key of your own")
+        """Refuse to start, naming every missing or unsafe setting at once (ConfigError.problems)."""
+        problems = production_problems()
+        if problems:
+            raise ConfigError(problems)
 
 
 CONFIGS = {
@@ -269,3 +431,13 @@ def load_config(name: str | None = None) -> BaseConfig:
     config = config_class()
     config.validate()
     return config
+
+
+def config_problems(name: str | None = None) -> list[str]:
+    """Every problem `load_config` refuses for the environment `name` (default: APP_ENV), as a list: empty when the
+    settings are safe. `flask --app run check-config` prints it."""
+    try:
+        load_config(name)
+    except ConfigError as error:
+        return list(error.problems)
+    return []

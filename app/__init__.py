@@ -37,6 +37,11 @@ def create_app(config: BaseConfig | None = None, **overrides) -> Flask:
     errors.init_app(app)
     app.config.from_object(config)
     app.config.update(overrides)
+    hops = app.config["PROXY_FIX_HOPS"]
+    if hops:  # the client's address, scheme and host as the reverse proxy saw them, from that many proxies only
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     from app.services.sepa import creditor_id_problem
 
     from app.services.direct_debits import calendar_problem
@@ -46,6 +51,11 @@ def create_app(config: BaseConfig | None = None, **overrides) -> Flask:
     if problem:
         raise ConfigError(f"SEPA_CREDITOR_ID is not a valid creditor identifier (ICS): {problem}")
     problem = calendar_problem(app.config["RENT_CALL_DAY"], app.config["SEPA_PRENOTIFICATION_DAYS"])
+    if problem:
+        raise ConfigError(problem)
+    from app.filestore import settings_problem
+
+    problem = settings_problem(app.config)  # FILE_STORAGE and the S3 settings: the files must have somewhere to go
     if problem:
         raise ConfigError(problem)
     # Who may reach what is code (app/roles.py), not deployment configuration.
@@ -60,10 +70,11 @@ def create_app(config: BaseConfig | None = None, **overrides) -> Flask:
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     csrf = CSRFProtect(app)
 
-    from app import formatting, http
+    from app import formatting, http, observability
 
     formatting.init_app(app)
     http.init_app(app)
+    observability.init_app(app)
 
     with app.app_context():
         appbuilder = AppBuilder(update_perms=False)

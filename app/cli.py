@@ -36,22 +36,41 @@ def seed_demo_command(households: int):
 
 
 @click.command("scheduler")
+@click.option("--no-wait", is_flag=True, help="Exit at once when another scheduler holds the lock.")
 @with_appcontext
-def scheduler_command():
-    """Run the scheduled jobs in this process (production: exactly one such process, beside the web workers)."""
+def scheduler_command(no_wait: bool):
+    """Run the scheduled jobs in this process. Exactly one runs: started beside a running one (another machine's
+    standby), it waits and takes over when that one stops; it exits if it ever loses its lock."""
+    import signal
     import time
 
-    from app.scheduler import start_scheduler
+    from app.scheduler import SchedulerLock, start_scheduler
 
     app = current_app._get_current_object()
-    if start_scheduler(app) is None:
+    retry = app.config["SCHEDULER_LOCK_RETRY_SECONDS"]
+    lock = SchedulerLock(app)
+    if no_wait and not lock.acquire():
         raise click.ClickException("another scheduler is already running (lock held): nothing to do")
-    click.echo("Scheduler running; stop with Ctrl+C.")
+    if not no_wait:
+        lock.wait(retry, announce=lambda: click.echo(
+            f"Another scheduler is running: standing by, trying to take over every {retry:g} s."))
+    scheduler = start_scheduler(app, lock)
+
+    def stop(signum, frame):  # a service manager's SIGTERM stops it like Ctrl+C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     try:
-        while True:
-            time.sleep(3600)
+        click.echo("Scheduler running; stop with Ctrl+C.")
+        while lock.held():
+            time.sleep(retry)
     except KeyboardInterrupt:
+        scheduler.shutdown(wait=False)
         click.echo("Scheduler stopped.")
+        return
+    scheduler.shutdown(wait=False)
+    raise click.ClickException("the scheduler lock was lost (database connection ended): stopped, so that the "
+                               "scheduler taking over runs alone; restart this process to stand by again")
 
 
 @click.command("regenerate-documents")
@@ -139,6 +158,10 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(export_accounting_command)
     app.cli.add_command(rotate_encryption_key_command)
     app.cli.add_command(reindex_households_command)
+    app.cli.add_command(check_config_command)
+    from app.backup import register as register_backup_commands
+
+    register_backup_commands(app)
 
 
 @click.command("export-accounting")
@@ -251,10 +274,41 @@ def rotate_encryption_key_command(batch_size: int):
             last = rows[-1][0]
             db.session.commit()
         click.echo(f"{table.name}.{column.name}: {rotated} of {checked} values encrypted again with the first key.")
+    store = "FILES_DIR" if current_app.config["FILE_STORAGE"] == "folder" else filestore.describe()
     try:
         seen, encrypted, rotated = filestore.rotate_all()
     except crypto.DecryptionError:
-        raise click.ClickException("a file under FILES_DIR does not decrypt with any key of DATA_ENCRYPTION_KEYS: "
+        raise click.ClickException(f"a file of {store} does not decrypt with any key of DATA_ENCRYPTION_KEYS: "
                                    "put back the key it was encrypted with") from None
-    click.echo(f"FILES_DIR: {rotated} of {seen} files encrypted again with the first key, {encrypted} encrypted "
+    click.echo(f"{store}: {rotated} of {seen} files encrypted again with the first key, {encrypted} encrypted "
                "that were in clear.")
+
+
+@click.command("check-config")
+def check_config_command():
+    """List every missing or unsafe setting of this environment (APP_ENV), one per line, without starting the portal
+    (run.py lets this command through when the settings are refused); exit status 1 when there is one."""
+    from app.services.direct_debits import calendar_problem
+    from app.services.sepa import creditor_id_problem
+    from config import CONFIGS, config_problems, env
+
+    name = env("APP_ENV", "development")
+    problems = config_problems(name)
+    settings = CONFIGS.get(name)
+    if settings is not None:  # create_app's own refusals (app/__init__.py), whatever the environment
+        problem = creditor_id_problem(settings.SEPA_CREDITOR_ID)
+        if problem:
+            problems.append(f"SEPA_CREDITOR_ID is not a valid creditor identifier (ICS): {problem}")
+        problem = calendar_problem(settings.RENT_CALL_DAY, settings.SEPA_PRENOTIFICATION_DAYS)
+        if problem:
+            problems.append(problem)
+        from app.filestore import settings_problem
+
+        problem = settings_problem(settings)
+        if problem:
+            problems.append(problem)
+    for problem in problems:
+        click.echo(problem)
+    if problems:
+        raise click.ClickException(f"{len(problems)} problem(s): the portal refuses to start with APP_ENV={name}.")
+    click.echo(f"OK: no configuration problem for APP_ENV={name}.")

@@ -1,18 +1,20 @@
 """Error pages: every HTTP error a person can meet (400, 403, 404, 405, 413, 429, 500) in the portal's layout and
 their language, with a way back; a JSON body for a client that asks for JSON.
 
-A 500 never shows a trace: it shows a short reference, which is also in the log line that carries the exception
-(`PortalFlask.log_exception`), so the operator finds the one from the reference a person reads out on the phone.
+A 500 never shows a trace. Every error page shows a reference: the request's id (app/observability.py), which is
+also the response's `X-Request-ID` header and the `request_id` of every log line of that request, including the
+one that carries the exception (`PortalFlask.log_exception`, which names it in its message too), so the operator
+finds the lines from the reference a person reads out on the phone.
 """
 
 from __future__ import annotations
-
-import secrets
 
 from flask import Flask, current_app, g, has_request_context, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException, InternalServerError
+
+from app.observability import request_id
 
 CODES = (400, 403, 404, 405, 413, 429, 500)
 TEXTS = {
@@ -37,10 +39,10 @@ KEPT_HEADERS = ("Allow", "Retry-After")  # what the status needs; never the exce
 
 class PortalFlask(Flask):
     def log_exception(self, exc_info) -> None:
-        """The exception's log line carries the reference the 500 page shows."""
+        """The exception's log line carries the reference the 500 page shows: the request's id."""
         if not has_request_context():
             return super().log_exception(exc_info)
-        g.error_reference = secrets.token_hex(4).upper()
+        g.error_reference = request_id()
         self.logger.error("Exception on %s [%s] (référence %s)", request.path, request.method, g.error_reference,
                           exc_info=exc_info)
 
@@ -54,7 +56,7 @@ def error_page(error: HTTPException):
     title, message = TEXTS[code]
     message = message % {"megabytes": current_app.config.get("MAX_CONTENT_LENGTH", 0) // (1024 * 1024)} \
         if code == 413 else str(message)
-    reference = g.get("error_reference") if code == 500 else None
+    reference = request_id()
     headers = {name: value for name, value in error.get_headers() if name in KEPT_HEADERS}
     if request.accept_mimetypes.best == "application/json":
         body = {"error": str(title), "message": message} | ({"reference": reference} if reference else {})

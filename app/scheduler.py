@@ -1,20 +1,28 @@
 """Scheduled jobs: one table (name, trigger, function), one scheduler process, every run recorded in `job_run`.
 
 APScheduler 3 cannot share a job store between processes, so exactly one scheduler may run. It takes a lock
-first: a PostgreSQL advisory lock held on its own connection, or a file lock next to the SQLite database. A second
-scheduler started by mistake finds the lock taken, says so and does nothing.
+first: a PostgreSQL advisory lock held on its own connection (every machine sees it), or a file lock next to the
+SQLite database (one machine). A second scheduler, started on another machine as a standby, waits for the lock and
+takes over within `SCHEDULER_LOCK_RETRY_SECONDS` when the first one dies (`kill -9` included: the database ends a
+dead process's session, and its advisory lock with it). The holder checks its lock connection as often; if it is
+lost (the database restarted), it stops scheduling at once and exits, so that two never run together. Runs left
+RUNNING by a killed scheduler are marked FAILED (« interrupted ») by the one that takes over; each job is
+idempotent in the database, so the next run finishes the work.
 """
 
 from __future__ import annotations
 
 import fcntl
 import logging
+import time
 from dataclasses import dataclass
 from typing import Callable
 
 import sqlalchemy as sa
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 
 from app.extensions import db
@@ -27,7 +35,7 @@ ADVISORY_LOCK_KEY = 0x45_53_50_41  # "ESPA"
 @dataclass(frozen=True)
 class Job:
     name: str
-    trigger: CronTrigger
+    trigger: BaseTrigger
     func: Callable[[], int]  # returns the number of items processed
 
 
@@ -48,7 +56,7 @@ def jobs() -> list[Job]:
             lambda: direct_debits.daily(utcnow().date(), utcnow())),
         Job("lapse_unused_mandates", CronTrigger(day=1, hour=4), lambda: sepa.lapse_unused(utcnow())),
         Job("insurance_reminders", CronTrigger(hour=8, minute=0), lambda: insurance.send_reminders(utcnow())),
-        Job("deliver_mail", CronTrigger(minute="*"), deliver_pending),
+        Job("deliver_mail", IntervalTrigger(seconds=config["MAIL_DELIVERY_INTERVAL_SECONDS"]), deliver_pending),
         Job("deactivate_moved_out", CronTrigger(hour=2, minute=30), lambda: accounts.deactivate_moved_out(utcnow())),
         Job("purge_expired_links", CronTrigger(hour=3, minute=0), lambda: accounts.purge_expired(utcnow())),
         Job("purge_ended_sessions", CronTrigger(hour=3, minute=15), lambda: accounts.purge_sessions(utcnow())),
@@ -86,25 +94,79 @@ class SchedulerLock:
         self._file = None
 
     def acquire(self) -> bool:
+        """Take the lock if it is free (never blocks)."""
         with self.app.app_context():
             engine = db.engine
             if engine.dialect.name == "postgresql":
-                self._connection = engine.connect()
-                return bool(self._connection.scalar(sa.select(sa.func.pg_try_advisory_lock(ADVISORY_LOCK_KEY))))
+                connection = engine.connect()
+                if connection.scalar(sa.select(sa.func.pg_try_advisory_lock(ADVISORY_LOCK_KEY))):
+                    connection.commit()  # the lock is the session's; no transaction is kept open with it
+                    self._connection = connection
+                    return True
+                connection.close()
+                return False
         path = self.app.config["INSTANCE_DIR"] / "scheduler.lock"
-        self._file = open(path, "w")  # noqa: SIM115 - kept open for the process lifetime
+        handle = open(path, "w")  # noqa: SIM115 - kept open for the process lifetime once locked
         try:
-            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            handle.close()
             return False
+        self._file = handle
         return True
 
+    def wait(self, retry_seconds: float, announce: Callable[[], None] = lambda: None) -> None:
+        """Block until the lock is ours, trying every `retry_seconds`; `announce` is called once if it must wait."""
+        if self.acquire():
+            return
+        announce()
+        while not self.acquire():
+            time.sleep(retry_seconds)
 
-def start_scheduler(app: Flask) -> BackgroundScheduler | None:
-    lock = SchedulerLock(app)
-    if not lock.acquire():
-        log.warning("another scheduler holds the lock: this process schedules nothing")
-        return None
+    def held(self) -> bool:
+        """Whether the lock is still ours: the advisory lock lives as long as its database session."""
+        if self._file is not None:
+            return True
+        if self._connection is None:
+            return False
+        try:
+            still = self._connection.scalar(sa.text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
+                "AND granted AND ((classid::bigint << 32) | objid::bigint) = :key"), {"key": ADVISORY_LOCK_KEY})
+            self._connection.commit()
+            return bool(still)
+        except sa.exc.DBAPIError:
+            return False
+
+    def release(self) -> None:
+        if self._connection is not None:
+            self._connection.invalidate()  # closed for real: back in the pool, its session would keep the lock
+            self._connection = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def mark_interrupted_runs(app: Flask) -> int:
+    """Runs left RUNNING by a scheduler that died: with the lock ours, no other process is running a job."""
+    with app.app_context():
+        count = db.session.execute(sa.update(JobRun).where(JobRun.status == JobStatus.RUNNING).values(
+            status=JobStatus.FAILED, finished_at=utcnow(), errors=1,
+            message="interrupted: the scheduler running it stopped")).rowcount
+        db.session.commit()
+    if count:
+        log.warning("%d job run(s) left running by a stopped scheduler marked as failed", count)
+    return count
+
+
+def start_scheduler(app: Flask, lock: SchedulerLock | None = None) -> BackgroundScheduler | None:
+    """Schedule the jobs in this process; `lock` is the scheduler lock already taken (else it is tried once)."""
+    if lock is None:
+        lock = SchedulerLock(app)
+        if not lock.acquire():
+            log.warning("another scheduler holds the lock: this process schedules nothing")
+            return None
+    mark_interrupted_runs(app)
     scheduler = BackgroundScheduler(timezone="Europe/Paris")
     with app.app_context():
         table = jobs()

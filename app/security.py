@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 import sqlalchemy as sa
-from flask import abort, g
+from flask import abort, current_app, g
 from flask_appbuilder import ModelView
 from flask_appbuilder.hooks import before_request
 from flask_appbuilder.models.filters import BaseFilter
@@ -179,6 +179,12 @@ class DisabledSecurityApi(SecurityApi):
     exclude_route_methods = {"login", "refresh"}
 
 
+def sign_in_failed(response) -> bool:
+    """Whether a POST to the sign-in view counts toward its per-address limit: it does unless it redirected (a
+    right password, a right code, a logout) or was itself refused by the limit (429, nothing was checked)."""
+    return not (300 <= response.status_code < 400 or response.status_code == 429)
+
+
 class PortalSecurityManager(SecurityManager):
     """Flask-AppBuilder's security manager, with the portal's roles and login page.
 
@@ -203,13 +209,26 @@ class PortalSecurityManager(SecurityManager):
 
         return PortalAuthDBView
 
+    @property
+    def is_auth_limited(self) -> bool:
+        """Always False for Flask-AppBuilder, whose limit counts every POST to the sign-in view, successful ones
+        included: one address shared by many tenants (a social-services office, a mobile network) would lock them
+        all out. `register_views` puts the portal's own limit (AUTH_RATE_LIMITED, AUTH_RATE_LIMIT) instead."""
+        return False
+
     def register_views(self):
-        """Flask-AppBuilder's security screens, with the staff screens' argument checks (app.staff.security_views)."""
+        """Flask-AppBuilder's security screens, with the staff screens' argument checks (app.staff.security_views),
+        and the per-address limit of the sign-in view that counts failed attempts only."""
         from app.staff.security_views import CHECKED_VIEWS
 
         for attribute, view in CHECKED_VIEWS.items():
             setattr(self, attribute, view)
         super().register_views()
+        if current_app.config["AUTH_RATE_LIMITED"]:
+            # Checked before every POST to the view (password, second-factor code, logout), counted after it only
+            # when it failed. The per-account lock (app.services.throttle) is separate and unchanged.
+            self.limiter.limit(self.auth_rate_limit, methods=["POST"], deduct_when=sign_in_failed)(
+                self.auth_view.blueprint)
 
     def reset_password(self, userid, password):
         """An admin setting a user's password (Flask-AppBuilder's screen) also ends that user's sessions."""

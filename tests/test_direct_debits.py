@@ -114,7 +114,7 @@ def test_a_direct_debit_is_credited_on_its_collection_date_not_before(app, clien
     assert "(à venir)" not in text(client.get("/paiement/"))
     with app.app_context():
         lease = db.session.get(Household, cycle.demo["locataire"]).leases[0]
-        assert documents.receipt_for(lease, cycle.period).path is not None  # a quittance now
+        assert documents.receipt_for(lease, cycle.period).key is not None  # a quittance now
 
 
 def test_the_dwelling_and_the_parking_are_both_collected(app, cycle):
@@ -183,7 +183,7 @@ def test_the_file_carries_the_stored_message_id_and_only_sepa_characters(app, cy
     try:
         batch = cycle.build()
         with app.app_context():
-            xml = filestore.load(direct_debits.batch_folder() / batch.stored_name)
+            xml = filestore.load(direct_debits.batch_key(batch))
     finally:
         app.config["SEPA_SCHEMA"] = "pain.008.001.08"
     validate_against_xsd(xml, schema)
@@ -309,7 +309,7 @@ def test_a_return_after_settlement_reverses_the_credit_and_withdraws_the_quittan
                                                              Document.kind == DocumentKind.RECEIPT,
                                                              Document.period == cycle.period))
         assert stored is not None
-        path = documents.stored_path(stored)
+        key = documents.stored_key(stored)
         collection = db.session.get(DirectDebitCollection, cycle.collection().id)
         on = max(date.today(), cycle.date)
         assert direct_debits.record_reject(collection, "MD06", on, on, utcnow()) == "returned"
@@ -317,7 +317,8 @@ def test_a_return_after_settlement_reverses_the_credit_and_withdraws_the_quittan
         rejects = db.session.scalars(sa.select(LedgerEntry).where(LedgerEntry.kind == EntryKind.REJECT,
                                                                   LedgerEntry.lease_id.in_(cycle.lease_ids))).all()
         assert {r.reverses_id for r in rejects} == {c.id for c in cycle.credits()}
-    assert not path.exists()
+    with app.app_context():
+        assert not filestore.exists(key)
     assert cycle.owed() != {lease: Decimal("0.00") for lease in cycle.lease_ids}
     with app.test_request_context():
         month = documents.period_label(cycle.period)

@@ -124,7 +124,7 @@ def test_the_search_is_an_index_range_scan(app, demo):
 
 def test_one_match_opens_the_household(client_for, gerard):
     response = client_for(STAFF).get("/agence/recherche/?q=G%C3%A9rard+Lef%C3%A8vre")
-    assert response.status_code == 302 and response.location.endswith(f"/staffhouseholdview/show/{gerard['id']}")
+    assert response.status_code == 302 and response.location.endswith(f"/agence/foyers/{gerard['id']}")
 
 
 def test_several_matches_make_a_short_list(app, client_for, demo):
@@ -136,7 +136,7 @@ def test_several_matches_make_a_short_list(app, client_for, demo):
     page = client_for(STAFF).get("/agence/recherche/?q=homonyme")
     text = page.get_data(as_text=True)
     assert page.status_code == 200 and "3 foyers correspondent." in text
-    assert text.count("/staffhouseholdview/show/") == 3
+    assert text.count("/agence/foyers/") == 3
 
 
 def test_more_than_the_limit_says_to_narrow(app, client_for, demo, monkeypatch):
@@ -147,7 +147,7 @@ def test_more_than_the_limit_says_to_narrow(app, client_for, demo, monkeypatch):
     monkeypatch.setattr(household_search, "MAX_RESULTS", 2)
     text = client_for(STAFF).get("/agence/recherche/?q=homonyme").get_data(as_text=True)
     assert "Plus de 2 foyers correspondent" in text and "Précisez la recherche" in text
-    assert text.count("/staffhouseholdview/show/") == 2
+    assert text.count("/agence/foyers/") == 2
 
 
 @pytest.mark.parametrize("typed", ["a", "%", "_", "'", "\\", "x" * 10_000])

@@ -23,9 +23,12 @@ SECURITY_VIEWS = {"UserDBModelView", "RoleModelView", "PermissionModelView", "Vi
 STAFF_OWN_ACCOUNT = {"UserDBModelView.userinfo", "UserInfoEditView.this_form_get", "UserInfoEditView.this_form_post"}
 # Mutations through GET are refused by Flask-AppBuilder when CSRF is on; they are checked in test_staff.py.
 NOT_BROWSED = {"delete", "action", "download", "action_post"}
-PUBLIC_GET = {"static", "appbuilder.static", "health.health", "AccountView.register", "AccountView.resend",
-              "AccountView.forgot_identifier", "AccountView.forgot_password", "AccountView.terms",
-              "CertificateCheckView.check"}
+PUBLIC_GET = {"static", "appbuilder.static", "health.health", "probes.live", "probes.ready", "AccountView.register",
+              "AccountView.resend", "AccountView.forgot_identifier", "AccountView.forgot_password",
+              "AccountView.terms", "CertificateCheckView.check"}
+# Whoever asks, from METRICS_ALLOWED_NETWORKS (the loopback by default: the test client's 127.0.0.1) or with the
+# metrics token; from anywhere else a 404 (tests/test_observability.py).
+NETWORK_ONLY = {"probes.metrics"}
 # Public pages behind an emailed link: a made-up token is a 404 for everyone.
 PUBLIC_TOKEN = {"AccountView.activate", "AccountView.reset_password", "AccountView.confirm_email"}
 GONE = "gone"
@@ -52,7 +55,7 @@ def view_allows(app, endpoint: str) -> bool:
 
 def expected(app, endpoint: str, role: str) -> str:
     view, method = view_and_method(endpoint)
-    if endpoint in PUBLIC_GET or endpoint in PUBLIC_POST:
+    if endpoint in PUBLIC_GET or endpoint in PUBLIC_POST or endpoint in NETWORK_ONLY:
         return OK
     if endpoint in PUBLIC_TOKEN:
         return GONE

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from pypdf import PdfReader
 
+from app import filestore
 from app.extensions import db
 from app.formatting import money
 from app.models import (
@@ -179,7 +180,7 @@ def test_a_file_missing_on_disk_is_rendered_again(client_for, app, demo):
     first = client.get(f"/documents/{document_id}")
     with app.app_context():
         document = db.session.get(Document, document_id)
-        documents.stored_path(document).unlink()
+        filestore.delete(documents.stored_key(document))
     second = client.get(f"/documents/{document_id}")
     assert second.status_code == 200 and pdf_text(second.data) == pdf_text(first.data)
 

@@ -70,7 +70,7 @@ def send_rib(client, content: bytes, name: str = "rib.pdf"):
 def written(app):
     """Everything an upload could leave behind: the files of the upload folder and the rows that describe them."""
     with app.app_context():
-        files = sorted(path.name for path in uploads.folder().iterdir())
+        files = filestore.keys("uploads/")
         rows = [db.session.scalar(sa.select(sa.func.count()).select_from(model)) for model in
                 (TenantRequest, RequestEvent, Attachment, InsuranceCertificate, DirectDebitMandate)]
     return files, rows
@@ -83,7 +83,7 @@ def last_attachment(app) -> Attachment:
 
 def stored_bytes(app, row) -> bytes:
     with app.app_context():
-        return filestore.load(uploads.path_of(row))
+        return filestore.load(uploads.key_of(row))
 
 
 def check(app, data: bytes, name: str = "fichier", allowed=(uploads.PDF, uploads.JPEG, uploads.PNG)):
@@ -184,7 +184,7 @@ def test_clean_pdfs_are_accepted_and_stored_byte_for_byte(app, client_for, demo)
         assert send_certificate(client, content).status_code == 302
         with app.app_context():
             certificate = db.session.scalar(sa.select(InsuranceCertificate).order_by(InsuranceCertificate.id.desc()))
-            assert filestore.load(uploads.path_of(certificate)) == content
+            assert filestore.load(uploads.key_of(certificate)) == content
 
 
 def test_a_pdf_that_needs_a_password_is_refused_with_a_message(app, client_for, demo):
@@ -295,7 +295,7 @@ def test_a_png_rib_is_stored_without_its_metadata(app, client_for, demo):
                        data={"csrf_token": csrf_token(client, "/paiement/")}).status_code == 302
     with app.app_context():
         mandate = db.session.scalar(sa.select(DirectDebitMandate).order_by(DirectDebitMandate.id.desc()))
-        data = filestore.load(uploads.path_of(mandate))
+        data = filestore.load(uploads.key_of(mandate))
         assert mandate.content_type == "image/png" and mandate.size_bytes == len(data)
         assert mandate.sha256 == hashlib.sha256(data).hexdigest()
     assert assert_no_metadata(data).format == "PNG"
@@ -342,7 +342,7 @@ def test_uploaded_files_are_served_as_attachments_never_rendered(app, client_for
     with app.app_context():
         certificate = db.session.scalar(sa.select(InsuranceCertificate).order_by(InsuranceCertificate.id.desc()))
         mandate = db.session.scalar(sa.select(DirectDebitMandate).order_by(DirectDebitMandate.id.desc()))
-        rib = filestore.load(uploads.path_of(mandate))
+        rib = filestore.load(uploads.key_of(mandate))
     staff = client_for(STAFF)
     photo_data = stored_bytes(app, photo)
     assert_served_as_attachment(tenant.get(f"/demandes/piece/{photo.id}"), "image/png", photo_data)

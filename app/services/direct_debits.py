@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from pathlib import Path
 
 import holidays
 import sqlalchemy as sa
@@ -296,7 +295,7 @@ def build_file(period: str, debit_day: int, today: date, now: datetime,
         collection.sequence_type = _sequence(collection.mandate)
     xml = pain008.collection_file(_creditor(), config["SEPA_CREDITOR_ID"], batch.schema, message_id,
                                   collection_date, [_debit(c) for c in lines])
-    filestore.save(batch_folder() / batch.stored_name, xml)
+    filestore.save(batch_key(batch), xml)
     db.session.commit()
     log.info("direct debit file %s (%s day %s): %d debits, %s", batch.message_id, period, debit_day, batch.count,
              batch.total)
@@ -322,10 +321,12 @@ def _debit(collection: DirectDebitCollection) -> pain008.Debit:
                          f"Loyer {collection.period} {leases}")
 
 
-def batch_folder() -> Path:
-    folder = Path(current_app.config["FILES_DIR"]) / "sepa"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+BATCH_FOLDER = "sepa"  # the key prefix of pain.008 files in the file store (their folder under FILES_DIR)
+
+
+def batch_key(batch: DirectDebitBatch) -> str:
+    """The key of a batch's pain.008 file in the file store."""
+    return f"{BATCH_FOLDER}/{batch.stored_name}"
 
 
 def file_months(today: date) -> list[date]:

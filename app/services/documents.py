@@ -1,8 +1,9 @@
 """Tenant documents: due notices, receipts (quittance or reçu), yearly charge statements, rent certificates.
 
-Generated documents are rendered once, stored under FILES_DIR with a random name, then served from disk; a file
-missing on disk is rendered again. A quittance is issued only for a fully paid month (the ledger's settlement
-says so); a partial payment gets a reçu, rendered on demand and never stored since it changes with each payment.
+Generated documents are rendered once, stored in the file store (app.filestore) under a random name, then served
+from there; a file missing from the store is rendered again. A quittance is issued only for a fully paid month
+(the ledger's settlement says so); a partial payment gets a reçu, rendered on demand and never stored since it
+changes with each payment.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import sqlalchemy as sa
 from flask import current_app
@@ -47,47 +47,48 @@ def period_date(period: str) -> date:
 
 # --- storage -----------------------------------------------------------------------------------------------------
 
-def _folder() -> Path:
-    folder = Path(current_app.config["FILES_DIR"]) / "documents"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+FOLDER = "documents"  # the key prefix of documents in the file store (their folder under FILES_DIR)
 
 
-def stored_path(document) -> Path | None:
-    return _folder() / document.stored_name if document.stored_name else None
+def stored_key(document) -> str | None:
+    """The document's key in the file store ("documents/<stored name>"), None if it has no file."""
+    return f"{FOLDER}/{document.stored_name}" if document.stored_name else None
 
 
-def store_pdf(document: Document, pdf: bytes, filename: str) -> Path:
-    """Write `pdf` (encrypted, under a random name) as the file of `document`."""
+stored_path = stored_key  # the older name
+
+
+def store_pdf(document: Document, pdf: bytes, filename: str) -> str:
+    """Store `pdf` (encrypted, under a random name) as the file of `document`; returns its key."""
     document.stored_name = f"{secrets.token_hex(16)}.pdf"
     document.original_filename = filename
     document.content_type = "application/pdf"
     document.size_bytes = len(pdf)
     document.sha256 = hashlib.sha256(pdf).hexdigest()
-    path = _folder() / document.stored_name
-    filestore.save(path, pdf)
-    return path
+    key = stored_key(document)
+    filestore.save(key, pdf)
+    return key
 
 
-def ensure_file(document: Document) -> Path:
-    """The document's file on disk, rendered (again) when it is missing."""
-    path = stored_path(document)
-    if path is not None and path.is_file():
-        return path
+def ensure_file(document: Document) -> str:
+    """The key of the document's file, rendered (again) when the store does not have it."""
+    key = stored_key(document)
+    if key is not None and filestore.exists(key):
+        return key
     if document.kind is DocumentKind.SEPA_MANDATE and document.mandate_id:
         from app.services.sepa import mandate_pdf
 
         mandate = db.session.get(DirectDebitMandate, document.mandate_id)
-        path = store_pdf(document, mandate_pdf(mandate), f"mandat-sepa-{mandate.reference}.pdf")
+        key = store_pdf(document, mandate_pdf(mandate), f"mandat-sepa-{mandate.reference}.pdf")
         db.session.commit()
-        return path
+        return key
     if document.kind not in GENERATED or document.lease is None:
         raise DocumentUnavailable(_("Ce document n'est plus disponible. Contactez votre agence, elle vous en "
                                     "enverra une copie."))
     pdf, filename = _render(document)
-    path = store_pdf(document, pdf, filename)
+    key = store_pdf(document, pdf, filename)
     db.session.commit()
-    return path
+    return key
 
 
 def _render(document: Document) -> tuple[bytes, str]:
@@ -112,14 +113,14 @@ def regenerate(household_id: int, everything: bool = False) -> int:
     documents = db.session.scalars(query)
     count = 0
     for document in documents:
-        old = stored_path(document)
+        old = stored_key(document)
         try:
             pdf, filename = _render(document)
         except DocumentUnavailable:
             continue
         store_pdf(document, pdf, filename)
-        if old is not None and old.is_file():
-            old.unlink()
+        if old is not None:
+            filestore.delete(old)
         count += 1
     db.session.commit()
     return count
@@ -214,10 +215,10 @@ def household_documents(household: Household) -> dict[str, list[tuple[str, list[
 
 @dataclass
 class Receipt:
-    """A receipt to hand over: a stored quittance (`path`) or a reçu rendered now (`pdf`)."""
+    """A receipt to hand over: a stored quittance (`key`, in the file store) or a reçu rendered now (`pdf`)."""
 
     filename: str
-    path: Path | None = None
+    key: str | None = None
     pdf: bytes | None = None
 
 
@@ -234,7 +235,7 @@ def receipt_for(lease: Lease, period: str) -> Receipt:
                             period=period, title=_("Quittance de loyer %(month)s", month=period_label(period)))
         db.session.add(document)
         db.session.flush()
-    return Receipt(f"quittance-{period}-L{lease.number}.pdf", path=ensure_file(document))
+    return Receipt(f"quittance-{period}-L{lease.number}.pdf", key=ensure_file(document))
 
 
 def forget_rendered_due_notices(lease_periods: list[tuple[int, str]]) -> None:
@@ -248,9 +249,7 @@ def forget_rendered_due_notices(lease_periods: list[tuple[int, str]]) -> None:
             Document.lease_id.in_({lease_id for lease_id, _period in pairs}),
             Document.period.in_({period for _lease, period in pairs}))):
         if (document.lease_id, document.period) in pairs:
-            path = stored_path(document)
-            if path is not None and path.is_file():
-                path.unlink()
+            filestore.delete(stored_key(document))
             document.stored_name = None
 
 
@@ -267,9 +266,8 @@ def withdraw_unsettled_quittances(lease_ids: list[int]) -> int:
         status = statuses.get((document.lease_id, document.period))
         if status is not None and status.settled:
             continue
-        path = stored_path(document)
-        if path is not None and path.is_file():
-            path.unlink()
+        if document.stored_name:
+            filestore.delete(stored_key(document))
         db.session.delete(document)
         withdrawn += 1
     return withdrawn

@@ -14,7 +14,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -30,6 +30,7 @@ from app.mail import external_url, queue_mail
 from app.money import MoneyError, parse_money
 from app.models import (
     ZERO, Direction, EntryKind, Household, Lease, LedgerEntry, PaymentStatus, PaymentTransaction, TenantAccount,
+    utcnow,
 )
 from app.payments import systempay
 from app.security import get_for_household
@@ -344,9 +345,9 @@ def _take_back(transaction: PaymentTransaction, credits: list[LedgerEntry], amou
 
 def _withdraw_receipt(transaction: PaymentTransaction) -> None:
     """A reversed payment's receipt is no proof of payment any more: remove the stored file."""
-    path = receipt_path(transaction)
-    if path is not None and path.is_file():
-        path.unlink()
+    key = receipt_key(transaction)
+    if key is not None:
+        filestore.delete(key)
     transaction.receipt_stored_name = None
 
 
@@ -395,37 +396,44 @@ def _credit(transaction: PaymentTransaction, uuid: str, now: datetime) -> None:
 
 # --- receipts (job) ------------------------------------------------------------------------------------------------
 
-def receipt_path(transaction: PaymentTransaction):
-    from pathlib import Path
-
-    folder = Path(current_app.config["FILES_DIR"]) / "payments"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / transaction.receipt_stored_name if transaction.receipt_stored_name else None
+RECEIPTS_FOLDER = "payments"  # the key prefix of card receipts in the file store (their folder under FILES_DIR)
 
 
-def ensure_receipt(transaction: PaymentTransaction):
-    """The payment receipt's file, rendered if it is not on disk yet; None unless the payment stands as paid (one that
-    is under review, cancelled or refunded is no proof of payment)."""
+def receipt_key(transaction: PaymentTransaction) -> str | None:
+    """The key of the payment receipt's file in the file store, None if none was rendered."""
+    name = transaction.receipt_stored_name
+    return f"{RECEIPTS_FOLDER}/{name}" if name else None
+
+
+def ensure_receipt(transaction: PaymentTransaction) -> str | None:
+    """The key of the payment receipt's file, rendered if the store does not have it yet; None unless the payment
+    stands as paid (one that is under review, cancelled or refunded is no proof of payment)."""
     from app.pdf import render_pdf
 
     if transaction.status is not PaymentStatus.PAID or transaction.reversed_at is not None:
         return None
-    path = receipt_path(transaction)
-    if path is not None and path.is_file():
-        return path
+    key = receipt_key(transaction)
+    if key is not None and filestore.exists(key):
+        return key
     pdf = render_pdf("pdf/card_receipt.html", transaction=transaction, household=transaction.household)
     transaction.receipt_stored_name = f"{hashlib.sha256(secrets.token_bytes(16)).hexdigest()[:32]}.pdf"
-    path = receipt_path(transaction)
-    filestore.save(path, pdf)
+    key = receipt_key(transaction)
+    filestore.save(key, pdf)
     db.session.commit()
-    return path
+    return key
 
 
-def render_card_receipts(limit: int = 200) -> int:
-    """The job: render the receipts of paid card payments that have none yet."""
+RECEIPT_AHEAD = timedelta(days=3)
+
+
+def render_card_receipts(now: datetime | None = None, limit: int = 200) -> int:
+    """The job: render ahead the receipts of card payments paid in the last few days (the ones tenants come for).
+    An older payment's receipt is rendered the first time it is asked for (`ensure_receipt`): a history imported
+    or seeded at once (the demo's 1,400 payments) costs nothing until someone wants one."""
+    since = (now or utcnow()) - RECEIPT_AHEAD
     pending = db.session.scalars(sa.select(PaymentTransaction).where(
         PaymentTransaction.status == PaymentStatus.PAID, PaymentTransaction.reversed_at.is_(None),
-        PaymentTransaction.receipt_stored_name.is_(None))
+        PaymentTransaction.receipt_stored_name.is_(None), PaymentTransaction.notified_at >= since)
         .order_by(PaymentTransaction.id).limit(limit)).all()
     for transaction in pending:
         ensure_receipt(transaction)

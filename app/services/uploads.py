@@ -19,9 +19,7 @@ import secrets
 import unicodedata
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
-from flask import current_app
 from flask_babel import gettext as _
 from PIL import Image, ImageOps
 from pypdf import PdfReader
@@ -293,17 +291,18 @@ def _refuse_too_big():
 
 # --- storage --------------------------------------------------------------------------------------------------------
 
-def folder() -> Path:
-    path = Path(current_app.config["FILES_DIR"]) / "uploads"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+FOLDER = "uploads"  # the key prefix of uploaded files in the file store (their folder under FILES_DIR)
+
+
+def key_for(name: str) -> str:
+    return f"{FOLDER}/{name}"
 
 
 def store(checked: CheckedFile, target) -> None:
-    """Write the file (encrypted, whole or not at all: app.filestore) under a random name and describe it on
+    """Store the file (encrypted, whole or not at all: app.filestore) under a random name and describe it on
     `target` (a StoredFileMixin row)."""
     name = secrets.token_hex(16) + EXTENSIONS[checked.kind]
-    filestore.save(folder() / name, checked.data)
+    filestore.save(key_for(name), checked.data)
     target.stored_name = name
     target.original_filename = checked.original_filename
     target.content_type = checked.content_type
@@ -311,8 +310,7 @@ def store(checked: CheckedFile, target) -> None:
     target.sha256 = hashlib.sha256(checked.data).hexdigest()
 
 
-def path_of(target) -> Path | None:
-    if not target.stored_name:
-        return None
-    path = folder() / target.stored_name
-    return path if path.is_file() else None
+def key_of(target) -> str | None:
+    """The key of `target`'s file in the file store, None if it has none (a download of a key whose file is gone is
+    a 404: app.filestore.attachment)."""
+    return key_for(target.stored_name) if target.stored_name else None

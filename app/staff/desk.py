@@ -138,10 +138,10 @@ class StaffRequestDeskView(BaseView):
         if attachment is None:
             abort(404)
         get_in_scope(TenantRequest, attachment.event.request_id)  # another agency's: a 404
-        path = uploads.path_of(attachment)
-        if path is None:
+        key = uploads.key_of(attachment)
+        if key is None:
             abort(404)
-        return filestore.attachment(path, attachment.content_type, attachment.original_filename)
+        return filestore.attachment(key, attachment.content_type, attachment.original_filename)
 
 
 class StaffInsuranceDeskView(BaseView):
@@ -173,10 +173,10 @@ class StaffInsuranceDeskView(BaseView):
     @has_access
     def document(self, certificate_id):
         certificate = self._certificate(certificate_id)
-        path = uploads.path_of(certificate)
-        if path is None:
+        key = uploads.key_of(certificate)
+        if key is None:
             abort(404)
-        return filestore.attachment(path, "application/pdf", certificate.original_filename or "attestation.pdf")
+        return filestore.attachment(key, "application/pdf", certificate.original_filename or "attestation.pdf")
 
 
 def request_user_id() -> int:
@@ -230,20 +230,20 @@ class StaffMandateDeskView(BaseView):
     @has_access
     def rib(self, mandate_id):
         mandate = self._mandate(mandate_id)
-        path = uploads.path_of(mandate)
-        if path is None:
+        key = uploads.key_of(mandate)
+        if key is None:
             abort(404)
-        return filestore.attachment(path, mandate.content_type, mandate.original_filename or "rib")
+        return filestore.attachment(key, mandate.content_type, mandate.original_filename or "rib")
 
     @expose("/lot/<int:batch_id>/fichier")
     @has_access
     def batch_file(self, batch_id):
         require_all_agencies()  # a bank file holds every agency's debits
         batch = db.session.get(DirectDebitBatch, batch_id)
-        path = direct_debits.batch_folder() / batch.stored_name if batch else None
-        if path is None or not path.is_file():
+        if batch is None:
             abort(404)
-        return filestore.attachment(path, "application/xml", f"prelevements-{batch.collection_date}-{batch.schema}.xml")
+        return filestore.attachment(direct_debits.batch_key(batch), "application/xml",
+                                    f"prelevements-{batch.collection_date}-{batch.schema}.xml")
 
     @expose("/prelevement/<int:collection_id>/rejet", methods=["GET", "POST"])
     @has_access

@@ -184,9 +184,9 @@ class StaffHouseholdFileView(BaseView):
         """A document as the tenant gets it (rendered again if its file is missing)."""
         document = get_for_household(Document, document_id, self._household(household_id))
         try:
-            path = documents.ensure_file(document)
+            key = documents.ensure_file(document)
         except documents.DocumentUnavailable as error:
             flash(str(error), "warning")
             return redirect(url_for("StaffHouseholdFileView.detail", household_id=household_id,
                                     _anchor="documents"))
-        return filestore.attachment(path, "application/pdf", document.original_filename or path.name)
+        return filestore.attachment(key, "application/pdf", document.original_filename or document.stored_name)

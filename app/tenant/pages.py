@@ -40,10 +40,11 @@ def household_or_404():
     return household
 
 
-def pdf_response(data: bytes | None, filename: str, path=None) -> Response:
-    """A PDF download, made now (`data`) or stored (`path`): always an attachment, never cached."""
-    if path is not None:
-        return filestore.attachment(path, "application/pdf", filename)
+def pdf_response(data: bytes | None, filename: str, key: str | None = None) -> Response:
+    """A PDF download, made now (`data`) or stored (`key`, in the file store): always an attachment, never
+    cached."""
+    if key is not None:
+        return filestore.attachment(key, "application/pdf", filename)
     response = Response(data, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.headers["Cache-Control"] = "no-store"
@@ -140,10 +141,10 @@ class TenantDocumentsView(BaseView):
     def download(self, document_id):
         document = get_for_household(Document, document_id, household_or_404())
         try:
-            path = documents.ensure_file(document)
+            key = documents.ensure_file(document)
         except documents.DocumentUnavailable as error:
             return self._unavailable(str(error))
-        return pdf_response(None, document.original_filename or path.name, path=path)
+        return pdf_response(None, document.original_filename or document.stored_name, key=key)
 
     @expose("/recu/<int:lease_id>/<period>")
     @has_access
@@ -155,7 +156,7 @@ class TenantDocumentsView(BaseView):
             receipt = documents.receipt_for(lease, period)
         except documents.DocumentUnavailable as error:
             return self._unavailable(str(error))
-        return pdf_response(receipt.pdf, receipt.filename, path=receipt.path)
+        return pdf_response(receipt.pdf, receipt.filename, key=receipt.key)
 
     @expose("/attestation", methods=["POST"])
     @has_access
@@ -324,10 +325,10 @@ class TenantPaymentView(BaseView):
     @has_access
     def card_receipt(self, transaction_id):
         transaction = get_for_household(PaymentTransaction, transaction_id, household_or_404())
-        path = payments.ensure_receipt(transaction)
-        if path is None:
+        key = payments.ensure_receipt(transaction)
+        if key is None:
             abort(404)
-        return pdf_response(None, f"recu-paiement-{transaction.order_id}.pdf", path=path)
+        return pdf_response(None, f"recu-paiement-{transaction.order_id}.pdf", key=key)
 
 
 def checked_files(storages, allowed=(uploads.PDF, uploads.JPEG, uploads.PNG)) -> list:
@@ -451,10 +452,10 @@ class TenantRequestsView(BaseView):
     @has_access
     def attachment(self, attachment_id):
         attachment = requests.attachment_for_household(attachment_id, current_household())
-        path = uploads.path_of(attachment)
-        if path is None:
+        key = uploads.key_of(attachment)
+        if key is None:
             abort(404)
-        return filestore.attachment(path, attachment.content_type, attachment.original_filename)
+        return filestore.attachment(key, attachment.content_type, attachment.original_filename)
 
 
 class CertificateCheckView(BaseView):
