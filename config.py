@@ -74,6 +74,17 @@ def encryption_keys_problem(value: str | None) -> str | None:
     return None
 
 
+# The demo landlord's identity: what `make run` shows, and what production refuses to print on its pages and papers
+# (a real landlord may well be in Orléans: the postcode and town are not checked).
+DEMO_IDENTITY = {
+    "LANDLORD_NAME": "Habitat Val de Loire Démo",
+    "LANDLORD_ADDRESS": "12 rue de la République, 45000 Orléans",
+    "LANDLORD_PHONE": "02 38 00 00 00",
+    "LANDLORD_EMAIL": "contact@example.org",
+    "SEPA_CREDITOR_STREET": "12 rue de la République",
+}
+
+
 class BaseConfig:
     ENV_NAME = "base"
     INSTANCE_DIR = Path(env("INSTANCE_DIR", str(BASE_DIR / "instance")))
@@ -93,10 +104,10 @@ class BaseConfig:
     PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", "http://127.0.0.1:8080").rstrip("/")
 
     # Landlord identity, printed on documents and pages.
-    LANDLORD_NAME = env("LANDLORD_NAME", "Habitat Val de Loire Démo")
-    LANDLORD_ADDRESS = env("LANDLORD_ADDRESS", "12 rue de la République, 45000 Orléans")
-    LANDLORD_PHONE = env("LANDLORD_PHONE", "02 38 00 00 00")
-    LANDLORD_EMAIL = env("LANDLORD_EMAIL", "contact@example.org")
+    LANDLORD_NAME = env("LANDLORD_NAME", DEMO_IDENTITY["LANDLORD_NAME"])
+    LANDLORD_ADDRESS = env("LANDLORD_ADDRESS", DEMO_IDENTITY["LANDLORD_ADDRESS"])
+    LANDLORD_PHONE = env("LANDLORD_PHONE", DEMO_IDENTITY["LANDLORD_PHONE"])
+    LANDLORD_EMAIL = env("LANDLORD_EMAIL", DEMO_IDENTITY["LANDLORD_EMAIL"])
     LANDLORD_LEGAL = env(
         "LANDLORD_LEGAL",
         "Office public de l'habitat - SIRET 000 000 000 00000 - RCS Orléans",
@@ -127,7 +138,7 @@ class BaseConfig:
     SEPA_CREDITOR_ID = env("SEPA_CREDITOR_ID", "FR72ZZZ123456")
     SEPA_CREDITOR_IBAN = env("SEPA_CREDITOR_IBAN", "FR7611425004000800000000097")
     SEPA_CREDITOR_BIC = env("SEPA_CREDITOR_BIC", "CEPAFRPPXXX")
-    SEPA_CREDITOR_STREET = env("SEPA_CREDITOR_STREET", "12 rue de la République")
+    SEPA_CREDITOR_STREET = env("SEPA_CREDITOR_STREET", DEMO_IDENTITY["SEPA_CREDITOR_STREET"])
     SEPA_CREDITOR_POSTCODE = env("SEPA_CREDITOR_POSTCODE", "45000")
     SEPA_CREDITOR_TOWN = env("SEPA_CREDITOR_TOWN", "Orléans")
     SEPA_SCHEMA = env("SEPA_SCHEMA", "pain.008.001.08")  # or pain.008.001.02, as the bank accepts
@@ -339,6 +350,9 @@ def _demo_landlord_problems() -> list[str]:
     if _left_to_demo("LANDLORD_LEGAL", lambda value: DEMO_SIRET in _compact(value)):
         problems.append("LANDLORD_LEGAL carries the demo SIRET (000 000 000 00000): set the landlord's legal "
                         "mention with its own SIRET")
+    for name, demo in DEMO_IDENTITY.items():  # printed on every page, mail, quittance and mandate
+        if _left_to_demo(name, lambda value: " ".join(value.split()).casefold() == demo.casefold()):
+            problems.append(f"{name} is the demo landlord's ({demo}): set the landlord's own")
     return problems
 
 

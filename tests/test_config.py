@@ -32,6 +32,11 @@ SAFE_PRODUCTION = {
     "LANDLORD_LEGAL": "Office public de l'habitat - SIRET 123 456 789 00012 - RCS Orléans",
     "DATA_ENCRYPTION_KEYS": "x2JjC4hbI_2JNtUj-6cA0yH2Hqkh3Sn1YcOikbOs2Ek=",
     "FILES_DIR": "/srv/espace-locataire/files",
+    "LANDLORD_NAME": "OPH du Loiret",
+    "LANDLORD_ADDRESS": "1 place du Martroi, 45000 Orléans",
+    "LANDLORD_PHONE": "02 38 42 42 42",
+    "LANDLORD_EMAIL": "locataires@oph-loiret.fr",
+    "SEPA_CREDITOR_STREET": "1 place du Martroi",
 }
 LEFT_UNSET = ("SYSTEMPAY_SANDBOX", "SYSTEMPAY_KEY_TEST")
 
@@ -138,6 +143,9 @@ LINES = {
     "siret": "LANDLORD_LEGAL carries the demo SIRET (000 000 000 00000): set the landlord's legal mention with its "
              "own SIRET",
     "rate limits off": "RATELIMIT_ENABLED is off: production keeps the rate limits on logins and account forms",
+    "landlord name": "LANDLORD_NAME is the demo landlord's (Habitat Val de Loire Démo): set the landlord's own",
+    "landlord email": "LANDLORD_EMAIL is the demo landlord's (contact@example.org): set the landlord's own",
+    "creditor street": "SEPA_CREDITOR_STREET is the demo landlord's (12 rue de la République): set the landlord's own",
     "files dir": "FILES_DIR must be an absolute path in production: a volume of its own, shared by every web machine "
                  "and the scheduler, outside the code (or FILE_STORAGE=s3)",
     "s3 endpoint": "S3_ENDPOINT_URL must start with https:// in production: in clear, someone on the way could "
@@ -162,6 +170,10 @@ ONE_PROBLEM = [
     ("rate limits", {"RATELIMIT_STORAGE_URI": None}),
     ("rate limits", {"RATELIMIT_STORAGE_URI": "memory://"}),
     ("rate limits off", {"RATELIMIT_ENABLED": "0"}),
+    ("landlord name", {"LANDLORD_NAME": None}),
+    ("landlord name", {"LANDLORD_NAME": " habitat val de loire  démo"}),
+    ("landlord email", {"LANDLORD_EMAIL": None}),
+    ("creditor street", {"SEPA_CREDITOR_STREET": "12 rue de la République"}),
     ("files dir", {"FILES_DIR": None}),
     ("files dir", {"FILES_DIR": "instance/files"}),
     ("s3 endpoint", {"FILE_STORAGE": "s3", "S3_BUCKET": "espace", "S3_ENDPOINT_URL": "http://minio:9000"}),
