@@ -3,7 +3,6 @@ secret in a log line (`redact`), and a development server that does not announce
 
 from __future__ import annotations
 
-import logging
 import re
 import secrets
 import threading
@@ -150,56 +149,12 @@ def redact(text: str) -> str:
     return SECRET_QUERY_RE.sub(lambda m: m.group(1) + REDACTED, text)
 
 
-def redact_record(record: logging.LogRecord) -> None:
-    """Rewrite a log record in place: its message (formatted now), exception text and stack, redacted."""
-    if getattr(record, "_secrets_redacted", False):
-        return
-    record._secrets_redacted = True
-    try:
-        message = record.getMessage()
-    except Exception:  # noqa: BLE001 - a malformed record: logging reports it when emitted, never the caller
-        return
-    clean = redact(message)
-    if clean != message:
-        record.msg, record.args = clean, ()
-    if record.exc_info and not record.exc_text:
-        formatted = logging.Formatter().formatException(record.exc_info)
-        clean = redact(formatted)
-        if clean != formatted:  # otherwise each handler formats the traceback its own way
-            record.exc_text = clean
-    elif record.exc_text:
-        record.exc_text = redact(record.exc_text)
-    if record.stack_info:
-        record.stack_info = redact(record.stack_info)
-
-
-class SecretRedactingFilter(logging.Filter):
-    """A logging filter (on the `werkzeug` access log, and any handler or logger) that redacts, never drops."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        redact_record(record)
-        return True
-
-
-def install_log_redaction(app: Flask) -> None:
-    """Watch the secret routes of `app.url_map`, put the filter on the `werkzeug` logger (the development server's
-    access log) and redact every log record of the process when it is created, so the app's loggers (`app`,
-    `app.*`), the libraries' and any later handler (gunicorn's access log, pytest's capture) get clean records."""
+def watch_secret_routes(app: Flask) -> None:
+    """Let `redact` know the token routes of `app.url_map` (app.observability masks every log record with it, from
+    the development server's access log to gunicorn's and pytest's capture)."""
     with _routes_lock:
         _apps.add(app)
         _routes_cache["key"] = None
-        werkzeug_logger = logging.getLogger("werkzeug")
-        if not any(isinstance(f, SecretRedactingFilter) for f in werkzeug_logger.filters):
-            werkzeug_logger.addFilter(SecretRedactingFilter())
-        factory = logging.getLogRecordFactory()
-        if not getattr(factory, "_redacts_secrets", False):
-            def redacting_factory(*args, **kwargs):
-                record = factory(*args, **kwargs)
-                redact_record(record)
-                return record
-
-            redacting_factory._redacts_secrets = True
-            logging.setLogRecordFactory(redacting_factory)
 
 
 # --- the development server ---------------------------------------------------------------------------------------
@@ -234,7 +189,7 @@ def refuse_unknown_actions():
 
 
 def init_app(app: Flask) -> None:
-    install_log_redaction(app)
+    watch_secret_routes(app)
     app.before_request(refuse_unknown_actions)
     app.register_blueprint(health_bp)
     app.context_processor(lambda: {"csp_nonce": csp_nonce, "get_locale": get_locale})

@@ -241,7 +241,6 @@ def _install_record_scrubbing() -> None:
         return record
 
     scrubbing_factory._scrubs_sensitive_data = True
-    scrubbing_factory._redacts_secrets = getattr(factory, "_redacts_secrets", False)
     logging.setLogRecordFactory(scrubbing_factory)
 
 

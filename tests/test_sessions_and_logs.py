@@ -305,7 +305,6 @@ def test_the_werkzeug_logger_redacts_every_token_route(app, logs):
 
     caplog = logs
     werkzeug_logger = logging.getLogger("werkzeug")
-    assert any(type(f).__name__ == "SecretRedactingFilter" for f in werkzeug_logger.filters)
     secret = "Zm9vYmFyLXNlY3JldC10b2tlbi0xMjM0NTY3ODkw"
     token_routes = sorted(rule.rule for rule in app.url_map.iter_rules() if "token" in rule.arguments)
     assert token_routes == ["/compte/activer/<token>", "/compte/confirmer-email/<token>",
