@@ -637,11 +637,6 @@ class InsuranceCertificate(StoredFileMixin, TimestampMixin, Model):
     lease: Mapped[Lease] = relationship()
     decided_by: Mapped[Optional[User]] = relationship()
 
-    @property
-    def hours_waiting(self) -> int:
-        """Hours since it was sent (staff aim to decide within 48)."""
-        return int((utcnow() - self.created_at).total_seconds() // 3600)
-
     def __str__(self) -> str:
         return f"{self.insurer} {self.policy_number}"
 

@@ -27,7 +27,7 @@ from flask_login import current_user
 
 from app import roles
 from app.extensions import db
-from app.models import Household, StaffAgency, TenantAccount
+from app.models import Household, RequestEvent, StaffAgency, TenantAccount, TenantRequest
 
 T = TypeVar("T")
 
@@ -87,13 +87,17 @@ def household_condition(model, agency_ids: frozenset[int] | None = ...) -> sa.Co
         return None
     if model is Household:
         return Household.agency_id.in_(agency_ids)
+    households = sa.select(Household.id).where(Household.agency_id.in_(agency_ids))
     if hasattr(model, "household_id"):
-        return model.household_id.in_(sa.select(Household.id).where(Household.agency_id.in_(agency_ids)))
+        return model.household_id.in_(households)
+    if model is RequestEvent:  # a request's steps (internal notes included) belong to its household
+        requests_ = sa.select(TenantRequest.id).where(TenantRequest.household_id.in_(households))
+        return RequestEvent.request_id.in_(requests_)
     return None
 
 
 def scope_to_household(query, model, household: Household | None, staff: bool):
-    """Restrict a query on `model` (which has `household_id`) to what the user may see."""
+    """Restrict a query on `model` (household data) to what the user may see."""
     if staff:
         condition = household_condition(model)
         return query if condition is None else query.filter(condition)
@@ -119,8 +123,7 @@ class AgencyScopeFilter(BaseFilter):
     arg_name = "agency_scope"
 
     def apply(self, query, value):
-        condition = household_condition(self.model)
-        return query if condition is None else query.filter(condition)
+        return scope_to_household(query, self.model, None, staff=True)
 
 
 def get_in_scope(model: type[T], object_id) -> T:

@@ -104,3 +104,22 @@ def test_a_staff_member_attached_to_no_agency_sees_no_household(app, client_for,
     with app.app_context():
         number = db.session.get(Household, demo["locataire"]).client_number
     assert number not in newcomer.get("/staffhouseholdview/list/").get_data(as_text=True)
+
+
+def test_another_agency_s_request_steps_and_internal_notes_are_not_listed(app, client_for, elsewhere):
+    """The steps of a request (internal notes included) have no household column of their own: they are scoped
+    through their request."""
+    from app.models import AuthorSide, EventKind, RequestEvent
+
+    with app.app_context():
+        db.session.add(RequestEvent(request_id=elsewhere["request"], kind=EventKind.INTERNAL_NOTE,
+                                    author_side=AuthorSide.STAFF, body="Note interne de Tours, confidentielle"))
+        db.session.commit()
+        event_id = db.session.scalar(sa.select(RequestEvent.id).where(
+            RequestEvent.body == "Note interne de Tours, confidentielle"))
+    agent = client_for(AGENT)
+    assert "confidentielle" not in agent.get("/staffrequesteventview/list/?psize_StaffRequestEventView=100") \
+        .get_data(as_text=True)
+    assert agent.get(f"/staffrequesteventview/show/{event_id}").status_code == 404
+    headquarters = client_for("gestionnaire@example.org")
+    assert headquarters.get(f"/staffrequesteventview/show/{event_id}").status_code == 200

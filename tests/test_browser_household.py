@@ -12,7 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.models import Household, HouseholdNote, NoteKind, OutgoingMail, TenantAccount, TenantRequest
+from app.models import (
+    Household, HouseholdNote, LedgerEntry, NoteKind, OutgoingMail, TenantAccount, TenantRequest,
+)
 from app.services.demo import client_number
 from tests.browser import serious_violations, serve_demo, staff_page
 from tests.samples import pdf_bytes
@@ -166,3 +168,23 @@ def test_the_activation_e_mail_again_then_the_account_disabled_after_confirming(
     history = claire.locator("#history").inner_text()
     assert "Compte de l'espace locataire désactivé : locataire@example.org" in history
     assert "E-mail d'activation renvoyé à locataire@example.org" in history
+    claire.get_by_role("link", name="Tout l'historique du foyer").click()  # the whole history, filtered list
+    claire.wait_for_url("**/staffauditeventview/list/**")
+    listing = claire.locator("table.table-bordered").inner_text()
+    assert "Compte de l'espace locataire désactivé : locataire@example.org" in listing
+    assert serious_violations(claire) == []
+
+
+def test_the_household_s_full_lists_open_filtered(live, claire):
+    application = live[0]
+    with application.app_context():
+        entries = db.session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry).where(
+            LedgerEntry.household_id == application.config["journey"]["arrears"]))
+    claire.goto(household_url(live, "arrears"))
+    claire.get_by_role("link", name="Toutes les écritures du foyer").click()
+    claire.wait_for_url("**/staffledgerentryview/list/**")
+    assert f"Nombre de lignes: {entries}" in " ".join(claire.locator("body").inner_text().split())
+    claire.go_back()
+    claire.get_by_role("link", name="Modifier le foyer").click()
+    claire.wait_for_url("**/staffhouseholdview/edit/**")
+    assert serious_violations(claire) == []

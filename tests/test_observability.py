@@ -243,7 +243,8 @@ def test_ready_reports_each_check(app, demo):
     assert set(checks) == {"database", "files", "pdf", "scheduler", "mail_queue"}
     assert {name: check["status"] for name, check in checks.items()} == {
         "database": "ok", "files": "ok", "pdf": "ok", "scheduler": "skipped", "mail_queue": "ok"}
-    assert checks["database"]["latency_ms"] >= 0 and checks["mail_queue"]["max_age_seconds"] == 1800
+    assert isinstance(checks["database"]["latency_ms"], (int, float))
+    assert checks["mail_queue"]["max_age_seconds"] == 1800
     text = response.get_data(as_text=True)
     assert "@" not in text and str(app.config["FILES_DIR"]) not in text  # no personal data, no path
     assert not list(Path(app.config["FILES_DIR"]).glob(".ready-*"))  # the probe file is gone
@@ -372,6 +373,12 @@ def test_metrics_count_requests_jobs_mail_and_payments(app, client_for):
     add_run(app, "deliver_mail", timedelta(minutes=3), items=3)
     add_run(app, "direct_debits", timedelta(hours=2), items=12, duration=timedelta(seconds=40))
     add_run(app, "direct_debits", timedelta(minutes=1), status=JobStatus.FAILED)
+    with app.app_context():
+        from app.models import OutgoingMail
+
+        db.session.add(OutgoingMail(recipient="x@example.org", subject="s", text_body="t", html_body="h",
+                                    created_at=utcnow() - timedelta(hours=2)))  # waiting for two hours
+        db.session.commit()
     text = app.test_client().get("/metrics").get_data(as_text=True)
     assert sample(text, "http_requests_total", method="GET", endpoint="TenantPaymentView.index", status="200") >= 1
     assert sample(text, "http_requests_total", method="GET", endpoint="unmatched", status="404") >= 1
@@ -385,8 +392,8 @@ def test_metrics_count_requests_jobs_mail_and_payments(app, client_for):
     last_success = sample(text, "portal_job_last_success_timestamp_seconds", job="direct_debits")
     assert abs(last_success - (utcnow() - timedelta(hours=2)).timestamp()) < 60  # the older, successful run
     assert sample(text, "portal_job_last_success_timestamp_seconds", job="call_rents") is None  # never ran
-    assert sample(text, "portal_mail_queue_pending") is not None
-    assert sample(text, "portal_mail_queue_oldest_age_seconds") is not None
+    assert sample(text, "portal_mail_queue_pending") == 1
+    assert 7200 <= sample(text, "portal_mail_queue_oldest_age_seconds") < 7200 + 600
     with app.app_context():
         from app.models import CollectionStatus, DirectDebitCollection, PaymentTransaction
 
@@ -394,7 +401,7 @@ def test_metrics_count_requests_jobs_mail_and_payments(app, client_for):
                                  .where(PaymentTransaction.notified_at.is_not(None)))
         rejected = db.session.scalar(sa.select(sa.func.count()).select_from(DirectDebitCollection)
                                      .where(DirectDebitCollection.status == CollectionStatus.REJECTED))
-    assert sample(text, "portal_card_payments_notified_total") == paid
+    assert paid > 0 and sample(text, "portal_card_payments_notified_total") == paid  # the demo's card payments
     assert sample(text, "portal_card_payments", status="paid") is not None
     assert sample(text, "portal_direct_debit_rejects_total") == rejected
     assert sample(text, "portal_direct_debits", status="rejected") == rejected

@@ -194,9 +194,8 @@ def open_request(household: Household, category: RequestCategory, subject: str, 
 
 def resend_activation(household: Household, now: datetime) -> None:
     account = household.account
-    if account is None or account.activated_at is not None or not account.user.active:
+    if account is None or not account.user.active or not accounts.staff_resend_activation(account, now):
         raise FileError(_("Ce compte n'attend pas d'activation : rien n'a été envoyé."))
-    accounts.staff_resend_activation(account, now)
 
 
 def disable_account(household: Household, now: datetime) -> None:

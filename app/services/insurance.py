@@ -108,10 +108,6 @@ def decide(certificate: InsuranceCertificate, decision: ReviewStatus, reason: st
     db.session.commit()
 
 
-def queue_age(certificate: InsuranceCertificate, now: datetime) -> timedelta:
-    return now - certificate.created_at
-
-
 def send_reminders(now: datetime) -> int:
     """The daily job: a reminder 30 days before a validated certificate expires, and a notice on expiry, each sent
     once, and only when no newer certificate was sent for the lease."""

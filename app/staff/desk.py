@@ -19,7 +19,7 @@ from app.models import (
     DirectDebitBatch, DirectDebitCollection, DirectDebitMandate, InsuranceCertificate, RequestStatus, ReviewStatus,
     TenantRequest, utcnow,
 )
-from app.services import direct_debits, insurance, requests, sepa, uploads
+from app.services import direct_debits, insurance, queues, requests, sepa, uploads
 from app.services.requests import RequestError
 from app.security import get_in_scope, require_all_agencies
 from app.tenant.pages import checked_files, show_field_error
@@ -164,10 +164,10 @@ class StaffInsuranceDeskView(BaseView):
             else:
                 flash(_("Décision enregistrée ; le locataire est prévenu par e-mail."), "success")
                 return redirect(url_for("StaffInsuranceQueueView.list"))
-        age = insurance.queue_age(certificate, utcnow())
+        now = utcnow()
         return self.render_template("staff/insurance_desk.html", certificate=certificate, form=form,
-                                    hours=int(age.total_seconds() // 3600),
-                                    late=age > insurance.REVIEW_TARGET), 400 if form.errors else 200
+                                    hours=int((now - certificate.created_at).total_seconds() // 3600),
+                                    late=queues.is_late(certificate, now)), 400 if form.errors else 200
 
     @expose("/<int:certificate_id>/fichier")
     @has_access

@@ -758,7 +758,7 @@ class StaffDirectDebitCollectionView(StaffModelView):
     formatters_columns = {"id": _reject_link}
     export_exclude_columns = ("id",)
     search_columns = ["household", "period", "status", "collection_date", "rejected_on"]
-    base_order = ("rejected_on", "asc")  # the rejects queue, oldest first
+    base_order = ("id", "desc")
     base_permissions = READ_ONLY
 
 
@@ -850,14 +850,9 @@ class StaffRequestView(StaffModelView):
     def show(self, pk):
         return redirect(url_for("StaffRequestDeskView.detail", request_id=row_id(pk)))
     list_title = _l("Demandes")
-    show_title = _l("Demande")
     list_columns = ["number", "created_at", WAITING, "household", "agency", "category", "status", "assigned_to"]
     search_columns = ["number", "household", "status", "category", "kind", "agency", "created_at"]
-    show_columns = ["number", "household", "lease", "agency", "kind", "category", "common_areas", "subject",
-                    "description", "access_info", "status", "assigned_to", "created_at", "updated_at",
-                    "resolved_at", "rating"]
-    related_views = [StaffRequestEventView]
-    base_order = ("created_at", "asc")  # the open requests are a queue: oldest first
+    base_order = ("created_at", "desc")  # every request, newest first; the open ones are a queue of their own
     base_permissions = READ_ONLY
 
 
@@ -967,7 +962,7 @@ class StaffHouseholdView(StaffModelView):
     def show(self, pk):
         return redirect(url_for("StaffHouseholdFileView.detail", household_id=row_id(pk)))
     list_title = _l("Foyers")
-    show_title = add_title = edit_title = _l("Foyer")
+    add_title = edit_title = _l("Foyer")
     list_columns = ["client_number", "signatory_last_name", "signatory_first_name", "billing_city", "email",
                     "agency"]
     search_columns = ["client_number", "signatory_last_name", "signatory_first_name", "email", "billing_city",

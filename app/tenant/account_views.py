@@ -219,7 +219,11 @@ class PortalAuthDBView(AuthDBView):
                 form.code.errors = [*form.code.errors, error.message]
             else:
                 session.clear()
-                login_user(self.appbuilder.sm.get_user_by_id(int(pending["user"])), remember=False)
+                user = self.appbuilder.sm.get_user_by_id(int(pending["user"]))
+                if user is None or not user.active:  # removed or disabled between the password and the code
+                    flash(_("Ce compte ne peut plus se connecter."), "warning")
+                    return redirect(url_for("PortalAuthDBView.login"))
+                login_user(user, remember=False)
                 return redirect(safe_next(pending.get("next")))
         return self.render_template("account/form.html", form=form, title=_("Code de vérification"),
                                     intro=_("Ouvrez votre application d'authentification et tapez le code à 6 chiffres "
